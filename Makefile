@@ -1,0 +1,44 @@
+# The two commands: `make run` and `make test`. Everything else is a step of those.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LISTEN ?= :9469
+
+.PHONY: run test check deps venv lint typecheck pytest bench clean
+
+run: $(STAMP)
+	$(BIN)/pitwatch run --listen $(LISTEN)
+
+test: deps $(STAMP)
+	$(MAKE) check
+
+check: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict exporter
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+deps:
+	./scripts/install-test-deps.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "pitwatch needs Python 3.11 or newer")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+bench: $(STAMP)
+	$(BIN)/python bench/scale.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

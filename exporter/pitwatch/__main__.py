@@ -1,0 +1,3 @@
+from pitwatch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""``pitwatch run``, ``pitwatch check-config``: argument parsing, start-up and shutdown.
+
+Anything a user can get wrong ends here as one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from pitwatch import __version__
+from pitwatch.config import Config, ConfigError, default_config, load_config
+from pitwatch.logsetup import LEVELS, setup_logging
+
+log = logging.getLogger("pitwatch")
+
+DEFAULT_LISTEN = ":9469"
+SHUTDOWN_SECONDS = 3.0
+
+
+class UsageError(Exception):
+    """A mistake on the command line; the message is shown as is."""
+
+
+def parse_listen(text: str) -> tuple[str | None, int]:
+    """``HOST:PORT``, ``:PORT`` (all interfaces) or ``[V6]:PORT``."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise UsageError(f"invalid --listen {text!r}: expected HOST:PORT, :PORT or [::1]:PORT")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return (host or None), int(port_text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pitwatch",
+        description="Prometheus exporter for online gaming platforms.",
+    )
+    parser.add_argument("--version", action="version", version=f"pitwatch {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the exporter")
+    run.add_argument("--config", type=Path, help="config file (default: built-in host-only config)")
+    run.add_argument(
+        "--listen", default=DEFAULT_LISTEN, help=f"HOST:PORT (default {DEFAULT_LISTEN})"
+    )
+    run.add_argument("--log-level", default="info", choices=LEVELS)
+    run.add_argument("--log-format", default="text", choices=("text", "json"))
+
+    check = commands.add_parser("check-config", help="validate a config file")
+    check.add_argument("file", type=Path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check-config":
+            return check_config(args.file)
+        return run(args)
+    except UsageError as exc:
+        print(f"pitwatch: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def check_config(path: Path) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    print(f"{path}: OK, {len(config.targets)} targets")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level, args.log_format)
+    host, port = parse_listen(args.listen)
+    try:
+        config = load_config(args.config) if args.config else default_config()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    return asyncio.run(serve(config, args.config, host, port))
+
+
+async def serve(config: Config, config_path: Path | None, host: str | None, port: int) -> int:
+    from pitwatch.runtime import Exporter
+    from pitwatch.server import make_app
+
+    exporter = Exporter(config, config_path)
+    runner = web.AppRunner(
+        make_app(exporter), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            print(
+                f"pitwatch: cannot listen on {host or ''}:{port}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 1
+        log.info("listening on %s:%d", host or "*", port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, exporter.request_reload)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+    return 0

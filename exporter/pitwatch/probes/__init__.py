@@ -1,0 +1,37 @@
+"""The prober registry: a config's ``probe:`` value -> its config model and probe function.
+
+Every prober module defines one config model (a :class:`~pitwatch.config_types.TargetBase`
+subclass with ``probe: Literal["<kind>"]``) and one ``async def probe(target, ctx) ->
+ProbeResult``, and registers both as a :class:`ProbeKind` here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pitwatch.config_types import TargetBase
+from pitwatch.result import ProbeContext, ProbeResult
+
+ProbeFn = Callable[[Any, ProbeContext], Awaitable[ProbeResult]]
+ConfigCheck = Callable[[Any], list[tuple[str, str]]]
+"""Checks that need this machine (e.g. ICMP permissions): ``[(key, message), ...]``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeKind:
+    name: str
+    config: type[TargetBase]
+    probe: ProbeFn
+    check: ConfigCheck | None = None
+
+
+def _registry() -> Mapping[str, ProbeKind]:
+    from pitwatch.probes import http, tcp
+
+    kinds = (http.KIND, tcp.KIND)
+    return {kind.name: kind for kind in kinds}
+
+
+PROBES: Mapping[str, ProbeKind] = _registry()

@@ -1,0 +1,199 @@
+"""The ``tcp`` prober: connect, optionally TLS, optionally send a line and expect an answer."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import ssl
+import time
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from pitwatch.config_types import TargetBase
+from pitwatch.families import Family, register
+from pitwatch.probes import ProbeKind
+from pitwatch.probes._tls import (
+    TlsOptions,
+    client_context,
+    earliest_expiry,
+    expiry_sample,
+    presented_chain,
+)
+from pitwatch.reasons import ProbeFailure, Reason
+from pitwatch.result import ProbeContext, ProbeResult, Sample
+
+PHASES = ("resolve", "connect", "tls", "exchange")
+_READ_LIMIT = 64 * 1024
+
+TCP_PHASE = register(
+    Family(
+        "pitwatch_tcp_phase_duration_seconds",
+        "gauge",
+        "Time the last probe spent in each phase (resolve, connect, tls, exchange), in seconds.",
+        ("phase",),
+    )
+)
+_FAMILIES = {"auto": socket.AF_UNSPEC, "ip4": socket.AF_INET, "ip6": socket.AF_INET6}
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` -> (host, port); raises ValueError."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"address must be host:port, got {address!r}")
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is outside 1-65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"write IPv6 addresses in brackets, e.g. [::1]:{port}")
+    return host, port
+
+
+class TcpTarget(TargetBase):
+    probe: Literal["tcp"]
+    address: str
+    """``host:port``; IPv6 as ``[::1]:port``."""
+    tls: bool = False
+    tls_config: TlsOptions = Field(default_factory=TlsOptions)
+    send: str | None = None
+    """Sent after connecting (YAML escapes like ``\\r\\n`` are yours to add)."""
+    expect: str | None = None
+    """Regular expression the answer must match (read until it matches, EOF or the deadline)."""
+    ip_protocol: Literal["auto", "ip4", "ip6"] = "auto"
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        split_address(value)
+        return value
+
+    @field_validator("expect")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+
+class _Phases:
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(PHASES, 0.0)
+        self.expiry: float | None = None
+
+    def samples(self) -> tuple[Sample, ...]:
+        phases = tuple(
+            Sample(TCP_PHASE, value, (("phase", phase),)) for phase, value in self.seconds.items()
+        )
+        return (*phases, *expiry_sample(self.expiry))
+
+
+async def probe(target: TcpTarget, ctx: ProbeContext) -> ProbeResult:
+    phases = _Phases()
+    ctx.measured = phases.samples
+    writer: asyncio.StreamWriter | None = None
+    try:
+        writer = await _exchange(target, ctx, phases)
+    except ProbeFailure as failure:
+        return ProbeResult.failed(failure.reason, failure.message, phases.samples())
+    finally:
+        if writer is not None:
+            writer.close()
+    return ProbeResult.ok(phases.samples())
+
+
+async def _exchange(target: TcpTarget, ctx: ProbeContext, phases: _Phases) -> asyncio.StreamWriter:
+    host, port = split_address(target.address)
+    loop = asyncio.get_running_loop()
+    ctx.step = f"resolving {host}"
+    started = time.perf_counter()
+    try:
+        infos = await loop.getaddrinfo(
+            host, port, family=_FAMILIES[target.ip_protocol], type=socket.SOCK_STREAM
+        )
+    except socket.gaierror as exc:
+        raise ProbeFailure(Reason.DNS, f"cannot resolve {host}: {exc.strerror}") from exc
+    phases.seconds["resolve"] = time.perf_counter() - started
+    family, _, _, _, sockaddr = infos[0]
+    ctx.step = f"connecting to {target.address}"
+    started = time.perf_counter()
+    try:
+        reader, writer = await asyncio.open_connection(str(sockaddr[0]), port, family=family)
+    except OSError as exc:
+        raise ProbeFailure(
+            Reason.CONNECT, f"cannot connect to {target.address}: {_os_text(exc)}"
+        ) from exc
+    phases.seconds["connect"] = time.perf_counter() - started
+    try:
+        if target.tls:
+            ctx.step = "TLS handshake"
+            started = time.perf_counter()
+            try:
+                await writer.start_tls(
+                    client_context(target.tls_config),
+                    server_hostname=target.tls_config.server_name or host,
+                )
+            except ssl.SSLError as exc:
+                raise ProbeFailure(Reason.TLS, f"TLS handshake failed: {_ssl_text(exc)}") from exc
+            except OSError as exc:
+                raise ProbeFailure(Reason.TLS, f"TLS handshake failed: {_os_text(exc)}") from exc
+            phases.seconds["tls"] = time.perf_counter() - started
+            phases.expiry = earliest_expiry(presented_chain(writer.get_extra_info("ssl_object")))
+        if target.send is not None or target.expect is not None:
+            started = time.perf_counter()
+            await _send_expect(target, ctx, reader, writer)
+            phases.seconds["exchange"] = time.perf_counter() - started
+    except BaseException:
+        writer.close()
+        raise
+    return writer
+
+
+async def _send_expect(
+    target: TcpTarget,
+    ctx: ProbeContext,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+) -> None:
+    try:
+        if target.send is not None:
+            ctx.step = "sending"
+            writer.write(target.send.encode())
+            await writer.drain()
+        if target.expect is None:
+            return
+        ctx.step = "waiting for the expected answer"
+        pattern = re.compile(target.expect)
+        received = b""
+        while len(received) < _READ_LIMIT:
+            chunk = await reader.read(4096)
+            if not chunk:
+                break
+            received += chunk
+            if pattern.search(received.decode("utf-8", "replace")):
+                return
+    except OSError as exc:
+        raise ProbeFailure(Reason.CONNECT, f"connection failed: {_os_text(exc)}") from exc
+    snippet = received[:60].decode("utf-8", "replace")
+    raise ProbeFailure(
+        Reason.ASSERTION, f"answer did not match expect /{target.expect}/ (got {snippet!r})"
+    )
+
+
+def _os_text(exc: OSError) -> str:
+    return (exc.strerror or str(exc) or type(exc).__name__).lower()
+
+
+def _ssl_text(exc: ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return exc.verify_message
+    return str(exc.reason or exc).lower().replace("_", " ")
+
+
+KIND = ProbeKind("tcp", TcpTarget, probe)

@@ -1,0 +1,44 @@
+"""Why a probe failed: the closed set of ``reason`` values, and the exception probers raise.
+
+The hierarchy is flat on purpose: every foreign error a prober meets (aiohttp, ``ssl``,
+``OSError``, asyncpg, DNS libraries) is translated once, where the prober talks to the network,
+into a :class:`ProbeFailure` carrying exactly one :class:`Reason`::
+
+    ProbeFailure(reason, message)
+      Reason.TIMEOUT      the deadline passed (the scheduler also raises this one)
+      Reason.DNS          the name did not resolve
+      Reason.CONNECT      refused, unreachable, reset, or closed before an answer
+      Reason.TLS          handshake or certificate verification failed
+      Reason.HTTP_STATUS  an HTTP status outside the allow-list (or endless redirects)
+      Reason.ASSERTION    the answer arrived but a configured check on it failed
+      Reason.PROTOCOL     the peer spoke, but not the protocol (garbage, oversized body)
+      Reason.AUTH         credentials were rejected
+      Reason.OTHER        a bug in pitwatch; logged with a traceback
+
+Messages are short, never carry secrets, and are shown on the status page.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    TIMEOUT = "timeout"
+    DNS = "dns"
+    CONNECT = "connect"
+    TLS = "tls"
+    HTTP_STATUS = "http_status"
+    ASSERTION = "assertion"
+    PROTOCOL = "protocol"
+    AUTH = "auth"
+    OTHER = "other"
+
+
+class ProbeFailure(Exception):
+    """A probe's negative verdict; raised inside probers, turned into a result by the caller."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message

@@ -1,0 +1,156 @@
+"""The running exporter: config, store, scheduler and host collection, started and stopped
+together, with the one reload path that SIGHUP and ``POST /-/reload`` share."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from pitwatch.config import Config, ConfigError, default_config, load_config
+from pitwatch.exposition import Fragments, compress, join_families
+from pitwatch.host import HostCollector
+from pitwatch.scheduler import Scheduler
+from pitwatch.selfmetrics import SelfMetrics
+from pitwatch.store import HOST_SOURCE, ResultStore, render_single
+
+log = logging.getLogger("pitwatch")
+
+HOUSEKEEPING_SECONDS = 5.0
+_THREAD_RENDER_PARTS = 2000
+"""Bodies with more parts than this are joined and compressed off the event loop."""
+
+
+class Exporter:
+    def __init__(self, config: Config, config_path: Path | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.metrics = SelfMetrics()
+        self.store = ResultStore()
+        self.scheduler = Scheduler(self.store, self.metrics, config.global_.max_concurrency)
+        self.ready = False
+        self.started_at = time.time()
+        self._reload_lock = asyncio.Lock()
+        self._host: HostCollector | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self._reload_tasks: set[asyncio.Task[list[str]]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._apply(self.config)
+        self.metrics.reload_successful.set(1)
+        self.metrics.reload_timestamp.set(time.time())
+        self._background = [
+            asyncio.create_task(self._host_loop(), name="host metrics"),
+            asyncio.create_task(self._housekeeping_loop(), name="housekeeping"),
+        ]
+        self.ready = True
+        log.info(
+            "pitwatch started with %d targets",
+            len(self.config.targets),
+            extra={"config": str(self.config_path or "built-in default")},
+        )
+
+    async def stop(self) -> None:
+        self.ready = False
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.scheduler.stop()
+
+    def _apply(self, config: Config) -> None:
+        self.config = config
+        self.store.apply_config(config)
+        self.scheduler.apply(config.targets, config.global_.max_concurrency)
+        if config.host.enabled:
+            self._host = HostCollector(config.host, config.global_.labels)
+        else:
+            self._host = None
+            self.store.set_source(HOST_SOURCE, {})
+
+    # -- reload ----------------------------------------------------------------------------
+    def request_reload(self) -> None:
+        """For signal handlers: reload in the background."""
+        task = asyncio.create_task(self.reload(), name="reload")
+        self._reload_tasks.add(task)
+        task.add_done_callback(self._reload_tasks.discard)
+
+    async def reload(self) -> list[str]:
+        """Load the config file again and swap it in if valid; returns the problems found
+        (empty on success). On failure the running config stays."""
+        async with self._reload_lock:
+            if self.config_path is None:
+                new = default_config()
+            else:
+                try:
+                    new = await asyncio.to_thread(load_config, self.config_path)
+                except ConfigError as exc:
+                    self.metrics.reload_successful.set(0)
+                    for problem in exc.problems:
+                        log.error("config reload rejected: %s", problem)
+                    return exc.problems
+            self.metrics.reload_successful.set(1)
+            self.metrics.reload_timestamp.set(time.time())
+            if new.checksum == self.config.checksum:
+                log.info("config unchanged")
+                return []
+            self._apply(new)
+            log.info("config reloaded: %d targets", len(new.targets))
+            return []
+
+    # -- output ----------------------------------------------------------------------------
+    async def metrics_body(self, gzip: bool) -> bytes:
+        started = time.perf_counter()
+        parts = self.store.exposition_parts()
+        parts.append(self.metrics.render())
+        if len(parts) > _THREAD_RENDER_PARTS:
+            body = await asyncio.to_thread(_finish, parts, gzip)
+        else:
+            body = _finish(parts, gzip)
+        self.metrics.render_seconds.observe(time.perf_counter() - started)
+        return body
+
+    async def probe_now(self, name: str) -> bytes | None:
+        """Probe a configured target now and render only its series; ``None`` if unknown."""
+        target = self.config.target(name)
+        if target is None:
+            return None
+        observation = await self.scheduler.run_probe(target)
+        return join_families([render_single(target, observation)])
+
+    # -- background loops ------------------------------------------------------------------
+    async def _host_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        pending: asyncio.Future[Fragments] | None = None
+        due = loop.time()
+        while True:
+            collector = self._host
+            interval = self.config.host.interval or self.config.global_.interval
+            if collector is not None:
+                if pending is None or pending.done():  # never a second thread while one hangs
+                    pending = loop.run_in_executor(None, collector.collect)
+                try:
+                    fragments = await asyncio.wait_for(asyncio.shield(pending), timeout=interval)
+                except TimeoutError:
+                    log.warning("host metrics collection is hanging (a dead mount?)")
+                    self.metrics.host_errors.set(0)
+                except Exception:
+                    log.exception("host metrics collection failed")
+                    self.metrics.host_errors.set(0)
+                else:
+                    if self._host is collector:
+                        self.store.set_source(HOST_SOURCE, fragments)
+                    self.metrics.host_errors.set(1)
+            due = max(due + interval, loop.time())
+            await asyncio.sleep(due - loop.time())
+
+    async def _housekeeping_loop(self) -> None:
+        while True:
+            self.store.refresh_maintenance()
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+
+
+def _finish(parts: list[bytes], gzip: bool) -> bytes:
+    body = b"".join(parts)
+    return compress(body) if gzip else body

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs the real services the test suite runs (Prometheus + promtool, Alertmanager + amtool,
+# PostgreSQL, headless Chromium) from Debian's packages when they are missing.
+# As root it runs apt-get; otherwise it prints the one command to run and exits 1.
+set -eu
+
+missing=""
+need() {  # need PACKAGE COMMAND-OR-GLOB
+    pkg=$1 probe=$2
+    case $probe in
+        /*) for f in $probe; do [ -x "$f" ] && return 0; done ;;
+        *) command -v "$probe" >/dev/null 2>&1 && return 0 ;;
+    esac
+    case " $missing " in *" $pkg "*) ;; *) missing="$missing $pkg" ;; esac
+}
+
+need prometheus prometheus
+need prometheus promtool
+need prometheus-alertmanager prometheus-alertmanager
+need prometheus-alertmanager amtool
+need postgresql '/usr/lib/postgresql/*/bin/initdb'
+need chromium chromium
+
+[ -z "$missing" ] && exit 0
+missing=${missing# }
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "pitwatch tests need Debian packages: sudo apt-get install -y --no-install-recommends $missing" >&2
+    exit 1
+fi
+echo "installing Debian packages for the test suite: $missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086  # word splitting of the package list is intended
+apt-get install -y -q --no-install-recommends $missing

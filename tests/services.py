@@ -52,18 +52,20 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
 
 
-def http_post(url: str, body: bytes = b"", content_type: str = "application/json") -> tuple[int, bytes]:
-    request = urllib.request.Request(  # noqa: S310 - loopback
+def http_post(
+    url: str, body: bytes = b"", content_type: str = "application/json"
+) -> tuple[int, bytes]:
+    request = urllib.request.Request(
         url, data=body, method="POST", headers={"Content-Type": content_type}
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -100,7 +102,7 @@ class Service:
 
     def start(self, timeout: float = 30.0) -> Self:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - our own command line
+        self.process = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
         )
         log.close()
@@ -239,9 +241,11 @@ class Alertmanager(Service):
         return list(json.loads(body))
 
 
-def run_tool(*command: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_tool(
+    *command: str, check: bool = True, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run promtool/amtool and friends; on failure the assertion shows their output."""
-    result = subprocess.run(  # noqa: S603 - fixed tools, our arguments
+    result = subprocess.run(
         command, capture_output=True, text=True, cwd=cwd or REPO, timeout=120, check=False
     )
     if check:

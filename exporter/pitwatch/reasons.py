@@ -35,6 +35,14 @@ class Reason(StrEnum):
     OTHER = "other"
 
 
+def os_error_text(exc: BaseException) -> str:
+    """``connection refused``-style text for socket errors (no paths, no addresses)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
 class ProbeFailure(Exception):
     """A probe's negative verdict; raised inside probers, turned into a result by the caller."""
 

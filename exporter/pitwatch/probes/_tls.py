@@ -94,6 +94,17 @@ def _cached_context(options: TlsOptions, stamps: tuple[float, ...]) -> ssl.SSLCo
     return context
 
 
+def ssl_error_text(exc: BaseException) -> str:
+    """A short reason for a failed handshake: ``certificate has expired``, ``hostname
+    mismatch, ...``, ``wrong version number``."""
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        text = exc.verify_message.rstrip(".")
+        return text[:1].lower() + text[1:]
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return str(exc.reason).lower().replace("_", " ")
+    return (str(exc) or type(exc).__name__).splitlines()[0][:200]
+
+
 def presented_chain(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> list[bytes]:
     """DER of every certificate the peer presented (leaf first); just the leaf where the
     Python version offers no chain."""

@@ -35,8 +35,9 @@ from pitwatch.probes._tls import (
     earliest_expiry,
     expiry_sample,
     presented_chain,
+    ssl_error_text,
 )
-from pitwatch.reasons import ProbeFailure, Reason
+from pitwatch.reasons import ProbeFailure, Reason, os_error_text
 from pitwatch.result import ProbeContext, ProbeResult, Sample
 from pitwatch.secrets import TextSecret
 
@@ -396,17 +397,19 @@ def http_failure(exc: Exception, target: HttpTarget) -> ProbeFailure | None:
         return ProbeFailure(Reason.TIMEOUT, "timed out")
     if isinstance(exc, errors.ClientConnectorCertificateError):
         return ProbeFailure(
-            Reason.TLS, f"certificate not accepted: {_ssl_text(exc.certificate_error)}"
+            Reason.TLS, f"certificate not accepted: {ssl_error_text(exc.certificate_error)}"
         )
     if isinstance(exc, (errors.ClientSSLError, ssl.SSLError)):
         cause = exc.__cause__ if isinstance(exc.__cause__, ssl.SSLError) else exc
-        return ProbeFailure(Reason.TLS, f"TLS handshake failed: {_ssl_text(cause)}")
+        return ProbeFailure(Reason.TLS, f"TLS handshake failed: {ssl_error_text(cause)}")
     if isinstance(exc, errors.ClientConnectorDNSError) or isinstance(
         getattr(exc, "os_error", None), socket.gaierror
     ):
         return ProbeFailure(Reason.DNS, f"cannot resolve {host}")
     if isinstance(exc, errors.ClientConnectorError):
-        return ProbeFailure(Reason.CONNECT, f"cannot connect to {host}: {_os_text(exc.os_error)}")
+        return ProbeFailure(
+            Reason.CONNECT, f"cannot connect to {host}: {os_error_text(exc.os_error)}"
+        )
     if isinstance(exc, errors.ServerDisconnectedError):
         return ProbeFailure(Reason.CONNECT, "server closed the connection without a response")
     if isinstance(exc, errors.TooManyRedirects):
@@ -418,27 +421,13 @@ def http_failure(exc: Exception, target: HttpTarget) -> ProbeFailure | None:
     if isinstance(exc, aiohttp.http_exceptions.HttpProcessingError):
         return ProbeFailure(Reason.PROTOCOL, f"invalid HTTP response: {_first_line(exc)}")
     if isinstance(exc, (errors.ClientOSError, ConnectionError, OSError)):
-        return ProbeFailure(Reason.CONNECT, f"connection to {host} failed: {_os_text(exc)}")
+        return ProbeFailure(Reason.CONNECT, f"connection to {host} failed: {os_error_text(exc)}")
     return None
 
 
 def _first_line(exc: BaseException) -> str:
     text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return str(text).splitlines()[0][:200]
-
-
-def _os_text(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return _first_line(exc)
-
-
-def _ssl_text(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
-        return exc.verify_message
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        return str(exc.reason).lower().replace("_", " ")
-    return _first_line(exc)
 
 
 async def probe(target: HttpTarget, ctx: ProbeContext) -> ProbeResult:

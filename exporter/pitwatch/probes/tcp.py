@@ -20,12 +20,14 @@ from pitwatch.probes._tls import (
     earliest_expiry,
     expiry_sample,
     presented_chain,
+    ssl_error_text,
 )
-from pitwatch.reasons import ProbeFailure, Reason
+from pitwatch.reasons import ProbeFailure, Reason, os_error_text
 from pitwatch.result import ProbeContext, ProbeResult, Sample
 
 PHASES = ("resolve", "connect", "tls", "exchange")
 _READ_LIMIT = 64 * 1024
+_EXPECT_MARGIN = 0.05
 
 TCP_PHASE = register(
     Family(
@@ -127,7 +129,7 @@ async def _exchange(target: TcpTarget, ctx: ProbeContext, phases: _Phases) -> as
         reader, writer = await asyncio.open_connection(str(sockaddr[0]), port, family=family)
     except OSError as exc:
         raise ProbeFailure(
-            Reason.CONNECT, f"cannot connect to {target.address}: {_os_text(exc)}"
+            Reason.CONNECT, f"cannot connect to {target.address}: {os_error_text(exc)}"
         ) from exc
     phases.seconds["connect"] = time.perf_counter() - started
     try:
@@ -140,9 +142,13 @@ async def _exchange(target: TcpTarget, ctx: ProbeContext, phases: _Phases) -> as
                     server_hostname=target.tls_config.server_name or host,
                 )
             except ssl.SSLError as exc:
-                raise ProbeFailure(Reason.TLS, f"TLS handshake failed: {_ssl_text(exc)}") from exc
+                raise ProbeFailure(
+                    Reason.TLS, f"TLS handshake failed: {ssl_error_text(exc)}"
+                ) from exc
             except OSError as exc:
-                raise ProbeFailure(Reason.TLS, f"TLS handshake failed: {_os_text(exc)}") from exc
+                raise ProbeFailure(
+                    Reason.TLS, f"TLS handshake failed: {os_error_text(exc)}"
+                ) from exc
             phases.seconds["tls"] = time.perf_counter() - started
             phases.expiry = earliest_expiry(presented_chain(writer.get_extra_info("ssl_object")))
         if target.send is not None or target.expect is not None:
@@ -171,29 +177,29 @@ async def _send_expect(
         ctx.step = "waiting for the expected answer"
         pattern = re.compile(target.expect)
         received = b""
-        while len(received) < _READ_LIMIT:
-            chunk = await reader.read(4096)
-            if not chunk:
-                break
-            received += chunk
-            if pattern.search(received.decode("utf-8", "replace")):
-                return
+        # Stop reading just before the deadline: an answer that came but did not match is
+        # an assertion failure, not a timeout.
+        margin = min(_EXPECT_MARGIN, ctx.timeout / 10)
+        try:
+            async with asyncio.timeout_at(ctx.deadline - margin):
+                while len(received) < _READ_LIMIT:
+                    chunk = await reader.read(4096)
+                    if not chunk:
+                        break
+                    received += chunk
+                    if pattern.search(received.decode("utf-8", "replace")):
+                        return
+        except TimeoutError:
+            if not received:
+                raise
+    except TimeoutError:
+        raise  # the scheduler reports the deadline (TimeoutError is an OSError)
     except OSError as exc:
-        raise ProbeFailure(Reason.CONNECT, f"connection failed: {_os_text(exc)}") from exc
+        raise ProbeFailure(Reason.CONNECT, f"connection failed: {os_error_text(exc)}") from exc
     snippet = received[:60].decode("utf-8", "replace")
     raise ProbeFailure(
         Reason.ASSERTION, f"answer did not match expect /{target.expect}/ (got {snippet!r})"
     )
-
-
-def _os_text(exc: OSError) -> str:
-    return (exc.strerror or str(exc) or type(exc).__name__).lower()
-
-
-def _ssl_text(exc: ssl.SSLError) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
-        return exc.verify_message
-    return str(exc.reason or exc).lower().replace("_", " ")
 
 
 KIND = ProbeKind("tcp", TcpTarget, probe)

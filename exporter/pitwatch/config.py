@@ -184,7 +184,8 @@ def parse_config(text: str, path: Path) -> Config:
     context = {"base_dir": path.parent.resolve()}
     document = _validate(_Document, data, (), context, problems)
     specs: list[tuple[int, TargetBase]] = []
-    for index, item in enumerate(data.get("targets") or []):
+    items = data.get("targets")
+    for index, item in enumerate(items if isinstance(items, list) else []):
         spec = _validate_target(item, index, context, problems)
         if spec is not None:
             specs.append((index, spec))
@@ -237,13 +238,19 @@ def _dotted(loc: Sequence[str | int]) -> str:
 
 
 def _validate(
-    model: type[_M], data: Any, loc: Path_, context: dict[str, Any], problems: _Problems
+    model: type[_M],
+    data: Any,
+    loc: Path_,
+    context: dict[str, Any],
+    problems: _Problems,
+    *,
+    probe: str | None = None,
 ) -> _M | None:
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
         for error in exc.errors():
-            _report(model, error, loc, problems)
+            _report(model, error, loc, problems, probe)
         return None
 
 
@@ -266,14 +273,20 @@ def _validate_target(
             (*loc, "probe"), f'unknown probe kind "{kind_name}" (known: {", ".join(PROBES)})'
         )
         return None
-    spec = _validate(kind.config, item, loc, context, problems)
+    spec = _validate(kind.config, item, loc, context, problems, probe=kind.name)
     if spec is not None and kind.check is not None:
         for key, message in kind.check(spec):
             problems.add((*loc, key), message)
     return spec
 
 
-def _report(model: type[BaseModel], error: ErrorDetails, base: Path_, problems: _Problems) -> None:
+def _report(
+    model: type[BaseModel],
+    error: ErrorDetails,
+    base: Path_,
+    problems: _Problems,
+    probe: str | None = None,
+) -> None:
     inner = tuple(
         "global" if part == "global_" else part
         for part in error["loc"]
@@ -286,10 +299,7 @@ def _report(model: type[BaseModel], error: ErrorDetails, base: Path_, problems: 
         hint = _suggest(model, inner[:-1], key)
         problems.add(loc, f'unknown key "{key}"{hint}', loc[:-1])
     elif kind == "missing" and inner:
-        probe = getattr(model.model_fields.get("probe"), "default", None)
-        suffix = (
-            f" for probe {probe}" if base and len(inner) == 1 and isinstance(probe, str) else ""
-        )
+        suffix = f" for probe {probe}" if probe and len(inner) == 1 else ""
         problems.add(loc, f'missing required key "{inner[-1]}"{suffix}', loc[:-1])
     else:
         problems.add(loc, _error_text(error))
@@ -351,7 +361,9 @@ def _cross_check(
         loc: Path_ = ("targets", index)
         if spec.name in first_seen:
             line = problems.located.line_of(("targets", first_seen[spec.name], "name"))
-            problems.add((*loc, "name"), f"duplicate target name, first defined on line {line}")
+            problems.add(
+                (*loc, "name"), f"duplicate target name, first defined on line {line}", loc
+            )
         else:
             first_seen[spec.name] = index
         interval, timeout = _effective_timing(spec, document.global_)
@@ -361,6 +373,7 @@ def _cross_check(
                 (*loc, key),
                 f"timeout {format_duration(timeout)} must be shorter than interval "
                 f"{format_duration(interval)}",
+                loc,
             )
     global_ = document.global_
     if global_.timeout is not None and global_.timeout >= global_.interval:
@@ -368,6 +381,7 @@ def _cross_check(
             ("global", "timeout"),
             f"timeout {format_duration(global_.timeout)} must be shorter than interval "
             f"{format_duration(global_.interval)}",
+            ("global",),
         )
     for index, shared in enumerate(document.maintenance):
         for position, name in enumerate(shared.targets):

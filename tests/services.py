@@ -255,3 +255,19 @@ def run_tool(
 
 def environ_without(*names: str) -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key not in names}
+
+
+def promtool_check_metrics(exposition: str) -> str:
+    """What ``promtool check metrics`` says about an exposition ("" when it is clean)."""
+    result = subprocess.run(  # noqa: S603 - fixed tool
+        [binary("promtool", "prometheus"), "check", "metrics"],
+        input=exposition,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = (result.stdout + result.stderr).strip()
+    if result.returncode != 0 and not output:
+        output = f"promtool exited {result.returncode}"
+    return output

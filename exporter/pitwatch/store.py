@@ -221,7 +221,7 @@ def render_record(record: TargetRecord) -> Fragments:
     out.add(
         fam.LATENCY_OBJECTIVE,
         target.latency_objective,
-        (("quantile", repr(target.latency_quantile)),),
+        (("percentile", target.latency_percentile),),
     )
     out.add(fam.MAINTENANCE, 1 if record.in_maintenance else 0)
     if latest is not None:

@@ -8,6 +8,7 @@ import pytest
 
 from pitwatch.config import ConfigError, default_config, load_config, parse_config
 from pitwatch.durations import format_duration, parse_duration
+from pitwatch.probes import PROBES
 from pitwatch.probes.http import HttpTarget
 from pitwatch.secrets import Secret
 from tests.conftest import config_from, write_config
@@ -44,7 +45,7 @@ INVALID = {
     ],
     "invalid-not-a-list.yml": ["1: targets: should be a valid list"],
     "invalid-probe-kind.yml": [
-        '4: target "core-api": probe: unknown probe kind "htp" (known: http, tcp)'
+        f'4: target "core-api": probe: unknown probe kind "htp" (known: {", ".join(PROBES)})'
     ],
     "invalid-reserved-label.yml": [
         "6: target \"core-api\": labels: label 'team' is reserved: pitwatch or Prometheus sets it"

@@ -28,9 +28,9 @@ class ProbeKind:
 
 
 def _registry() -> Mapping[str, ProbeKind]:
-    from pitwatch.probes import http, logs, tcp
+    from pitwatch.probes import http, logs, process, tcp
 
-    kinds = (http.KIND, tcp.KIND, logs.KIND)
+    kinds = (http.KIND, tcp.KIND, logs.KIND, process.KIND)
     return {kind.name: kind for kind in kinds}
 
 

@@ -106,7 +106,7 @@ def json_parser(names: JsonFieldNames, unit: str) -> Parser:
     def parse(line: bytes) -> Request | None:
         try:
             record = json.loads(line)
-        except ValueError:  # also UnicodeDecodeError
+        except (ValueError, RecursionError):  # also UnicodeDecodeError; `[[[[...` nests too deep
             return None
         if not isinstance(record, dict):
             return None

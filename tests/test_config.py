@@ -284,3 +284,15 @@ def test_bad_durations(text: str) -> None:
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_an_inherited_timing_problem_is_reported_once(tmp_path: Path) -> None:
+    text = "global: {interval: 5s, timeout: 5s}\ntargets:\n" + "".join(
+        f"  - {{name: t{index}, component: api, probe: tcp, address: 'x:1'}}\n"
+        for index in range(3)
+    )
+    with pytest.raises(ConfigError) as caught:
+        config_from(tmp_path, text)
+    assert caught.value.problems == [
+        f"{tmp_path}/pitwatch.yml:1: global: timeout 5s must be shorter than interval 5s"
+    ]

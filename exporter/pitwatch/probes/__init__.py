@@ -28,9 +28,9 @@ class ProbeKind:
 
 
 def _registry() -> Mapping[str, ProbeKind]:
-    from pitwatch.probes import file, http, logs, process, tcp
+    from pitwatch.probes import dns, file, http, icmp, logs, process, tcp
 
-    kinds = (http.KIND, tcp.KIND, logs.KIND, process.KIND, file.KIND)
+    kinds = (http.KIND, tcp.KIND, dns.KIND, icmp.KIND, process.KIND, file.KIND, logs.KIND)
     return {kind.name: kind for kind in kinds}
 
 

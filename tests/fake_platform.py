@@ -34,7 +34,15 @@ EXPIRED = datetime(2020, 1, 1, tzinfo=UTC)
 BANNER = b"220 fake-platform ready\r\n"
 
 
-def _app(switches: dict[str, int]) -> web.Application:
+class Concurrency:
+    """How many /slow requests run at once, and the most seen."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+
+
+def _app(switches: dict[str, int], slow_load: Concurrency) -> web.Application:
     async def ok(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
@@ -42,7 +50,12 @@ def _app(switches: dict[str, int]) -> web.Application:
         return web.Response(status=int(request.match_info["code"]), text="status")
 
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(int(request.query.get("ms", "1000")) / 1000)
+        slow_load.now += 1
+        slow_load.most = max(slow_load.most, slow_load.now)
+        try:
+            await asyncio.sleep(int(request.query.get("ms", "1000")) / 1000)
+        finally:
+            slow_load.now -= 1
         return web.Response(text="slow")
 
     async def hang(_: web.Request) -> web.Response:
@@ -53,8 +66,11 @@ def _app(switches: dict[str, int]) -> web.Application:
         response = web.StreamResponse()
         await response.prepare(request)
         chunk = b"x" * 65536
-        while True:
-            await response.write(chunk)
+        try:
+            while True:
+                await response.write(chunk)
+        except ConnectionError:  # the prober hung up at its body cap: what it should do
+            return response
 
     async def big(request: web.Request) -> web.Response:
         return web.Response(body=b"y" * int(request.query.get("bytes", "1000")))
@@ -127,6 +143,7 @@ class FakePlatform:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.switches: dict[str, int] = {}
+        self.slow_load = Concurrency()
         self.ports: dict[str, int] = {}
         self.connections: dict[str, int] = {}
         self._loop = asyncio.new_event_loop()
@@ -164,7 +181,7 @@ class FakePlatform:
         self._loop.close()
 
     async def _start(self) -> None:
-        app = _app(self.switches)
+        app = _app(self.switches, self.slow_load)
         self.ports["http"] = await self._site(app, None)
         self.ports["https"] = await self._site(app, self._tls(CERT_EXPIRY))
         self.ports["https_expired"] = await self._site(app, self._tls(EXPIRED))

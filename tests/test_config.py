@@ -168,11 +168,11 @@ def test_valid_config_resolves_defaults(tmp_path: Path) -> None:
         ("region", "eu"),
     )
     assert lobby.objective_ratio == 0.999  # tier 2 default
-    assert (lobby.latency_objective, lobby.latency_quantile) == (1.0, 0.95)
+    assert (lobby.latency_objective, lobby.latency_percentile) == (1.0, "95")
     assert wallet.interval == 90 and wallet.timeout == 0.5
     assert wallet.spec.team == "platform" and wallet.spec.tier == 3
     assert wallet.objective_ratio == pytest.approx(0.9999)
-    assert (wallet.latency_objective, wallet.latency_quantile) == (0.25, 0.99)
+    assert (wallet.latency_objective, wallet.latency_percentile) == (0.25, "99")
 
 
 def test_short_interval_gets_a_shorter_default_timeout(tmp_path: Path) -> None:
@@ -284,3 +284,15 @@ def test_bad_durations(text: str) -> None:
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_an_inherited_timing_problem_is_reported_once(tmp_path: Path) -> None:
+    text = "global: {interval: 5s, timeout: 5s}\ntargets:\n" + "".join(
+        f"  - {{name: t{index}, component: api, probe: tcp, address: 'x:1'}}\n"
+        for index in range(3)
+    )
+    with pytest.raises(ConfigError) as caught:
+        config_from(tmp_path, text)
+    assert caught.value.problems == [
+        f"{tmp_path}/pitwatch.yml:1: global: timeout 5s must be shorter than interval 5s"
+    ]

@@ -44,8 +44,6 @@ def test_every_exposed_family_is_documented() -> None:
 def test_docs_list_nothing_that_is_not_exposed() -> None:
     exposed = exposed_names()
     stale = sorted(
-        name
-        for name in documented_names()
-        if not name.endswith("*") and name not in exposed
+        name for name in documented_names() if not name.endswith("*") and name not in exposed
     )
     assert stale == [], f"docs/metrics.md lists families the exporter does not expose: {stale}"

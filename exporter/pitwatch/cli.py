@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -110,10 +111,8 @@ async def serve(config: Config, config_path: Path | None, host: str | None, port
         try:
             await site.start()
         except OSError as exc:
-            print(
-                f"pitwatch: cannot listen on {host or ''}:{port}: {exc.strerror or exc}",
-                file=sys.stderr,
-            )
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            print(f"pitwatch: cannot listen on {host or ''}:{port}: {reason}", file=sys.stderr)
             return 1
         log.info("listening on %s:%d", host or "*", port)
         stop = asyncio.Event()

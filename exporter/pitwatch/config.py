@@ -25,6 +25,7 @@ from pitwatch.config_types import (
     Duration,
     Labels,
     MaintenanceWindow,
+    Percentile,
     Ratio,
     StrictModel,
     TargetBase,
@@ -52,7 +53,7 @@ def _tier_availability() -> dict[Literal[1, 2, 3], float]:
 class GlobalObjectives(StrictModel):
     availability: dict[Literal[1, 2, 3], Ratio] = Field(default_factory=_tier_availability)
     latency: Duration = 1.0
-    latency_percentile: float = Field(default=95.0, gt=0, lt=100)
+    latency_percentile: Percentile = "95"
 
 
 class GlobalConfig(StrictModel):
@@ -118,7 +119,8 @@ class Target:
     """All labels of its series, in order: target, component, tier, team, global, own."""
     objective_ratio: float
     latency_objective: float
-    latency_quantile: float
+    latency_percentile: str
+    """``"95"`` and the like: the ``percentile`` label of the latency objective."""
     maintenance: tuple[MaintenanceWindow, ...]
     latency_buckets: tuple[float, ...]
     secrets: tuple[Secret, ...]
@@ -367,7 +369,8 @@ def _cross_check(
         else:
             first_seen[spec.name] = index
         interval, timeout = _effective_timing(spec, document.global_)
-        if timeout >= interval:
+        inherited = spec.timeout is None and spec.interval is None
+        if timeout >= interval and not inherited:
             key = "timeout" if spec.timeout is not None else "interval"
             problems.add(
                 (*loc, key),
@@ -428,7 +431,7 @@ def _build(
                 labels=tuple(labels.items()),
                 objective_ratio=availability,
                 latency_objective=latency,
-                latency_quantile=round(percentile / 100, 6),
+                latency_percentile=percentile,
                 maintenance=tuple(windows),
                 latency_buckets=global_.latency_buckets,
                 secrets=tuple(find_secrets(spec)),

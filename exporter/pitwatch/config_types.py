@@ -131,12 +131,32 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 
 
+PERCENTILES = ("50", "75", "90", "95", "99", "99.9")
+"""Latency percentiles an objective can use; the rule pack records each of these."""
+
+
+def _percentile(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"latency_percentile must be one of {', '.join(PERCENTILES)}")
+    try:
+        text = f"{float(value):g}"
+    except ValueError:
+        text = str(value)
+    if text not in PERCENTILES:
+        raise ValueError(f"latency_percentile must be one of {', '.join(PERCENTILES)}, got {value}")
+    return text
+
+
+Percentile = Annotated[str, BeforeValidator(_percentile)]
+"""``95`` or ``99.9``, kept as the label value ``"95"``/``"99.9"``."""
+
+
 class Objectives(StrictModel):
     """Service objectives; unset keys fall back to ``global.objectives`` and the tier defaults."""
 
     availability: Ratio | None = None
     latency: Duration | None = None
-    latency_percentile: float | None = Field(default=None, gt=0, lt=100)
+    latency_percentile: Percentile | None = None
 
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]

@@ -111,8 +111,8 @@ OBJECTIVE_RATIO = _target(
 LATENCY_OBJECTIVE = _target(
     "pitwatch_target_latency_objective_seconds",
     "gauge",
-    "Latency objective: the given quantile of probe latency should stay below this many seconds.",
-    "quantile",
+    "Latency objective: the given percentile of probe latency should stay below this many seconds.",
+    "percentile",
 )
 MAINTENANCE = _target(
     "pitwatch_target_maintenance",
@@ -126,7 +126,7 @@ HOST_CPU_UTILIZATION = _host(
     "gauge",
     "Share of CPU time not idle over the last collection interval, all cores, 0..1.",
 )
-HOST_CPU_COUNT = _host("pitwatch_host_cpu_count", "gauge", "Logical CPUs of the host.")
+HOST_CPUS = _host("pitwatch_host_cpus", "gauge", "Logical CPUs of the host.")
 HOST_MEMORY_USED = _host(
     "pitwatch_host_memory_used_bytes",
     "gauge",

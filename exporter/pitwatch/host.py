@@ -26,7 +26,7 @@ class HostCollector:
     def collect(self) -> Fragments:
         out = LineBuilder(self._base)
         out.add(fam.HOST_CPU_UTILIZATION, self._cpu_utilization())
-        out.add(fam.HOST_CPU_COUNT, psutil.cpu_count() or 1)
+        out.add(fam.HOST_CPUS, psutil.cpu_count() or 1)
         memory = psutil.virtual_memory()
         out.add(fam.HOST_MEMORY_USED, memory.total - memory.available)
         out.add(fam.HOST_MEMORY_TOTAL, memory.total)

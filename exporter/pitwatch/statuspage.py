@@ -93,7 +93,8 @@ def _row(record: TargetRecord, now: float) -> str:
     else:
         message = ""
     return (
-        f"<tr><td>{state}</td><td>{escape(spec.name)}</td><td>{spec.tier}</td>"
+        f"<tr><td>{state}</td><td title='{escape(spec.description)}'>{escape(spec.name)}</td>"
+        f"<td>{spec.tier}</td>"
         f"<td>{escape(spec.team)}</td><td>{escape(spec.probe)}</td><td class='num'>{last}</td>"
         f"<td class='strip'>{strip}</td><td>{since}</td><td class='msg'>{message}</td></tr>"
     )

@@ -17,6 +17,10 @@ from pitwatch.probes import ProbeKind
 from pitwatch.probes._assertions import Assertions, ResponseView, judge
 from pitwatch.probes._auth import AUTH_CONFLICT, Auth, authorization_key, send_authorised
 from pitwatch.probes._client import (
+    HTTP_BODY_BYTES,
+    HTTP_PHASE,
+    HTTP_REDIRECTS,
+    HTTP_STATUS,
     PHASES,
     USER_AGENT,
     ClientOptions,
@@ -143,6 +147,10 @@ async def probe(target: HttpTarget, ctx: ProbeContext) -> ProbeResult:
 KIND = ProbeKind("http", HttpTarget, probe)
 
 __all__ = [
+    "HTTP_BODY_BYTES",
+    "HTTP_PHASE",
+    "HTTP_REDIRECTS",
+    "HTTP_STATUS",
     "KIND",
     "PHASES",
     "USER_AGENT",

@@ -81,6 +81,7 @@ class GamingPlatform:
                 web.get("/bearer/health", self.bearer_health),
                 web.get("/health", self.open_health),
                 web.get("/echo-auth", self.echo_auth),
+                web.route("*", "/echo", self.echo),
                 web.post("/login", self.login),
                 web.post("/games/{game}/launch", self.launch),
                 web.get("/lobby/{launch}/index.html", self.lobby),
@@ -166,6 +167,15 @@ class GamingPlatform:
         """A badly behaved service that puts the caller's credentials in its answer."""
         header = request.headers.get("Authorization", "")
         return _json({"status": "DOWN", "auth": header, "token": header.split(" ")[-1]})
+
+    async def echo(self, request: web.Request) -> web.Response:
+        """Worse: echoes the JSON body and the last word of every request header."""
+        try:
+            body = json.loads(await request.text())
+        except ValueError:
+            body = None
+        tails = {name: value.split()[-1] for name, value in request.headers.items() if value}
+        return _json({"status": "DOWN", "json": body, "tails": tails})
 
     # -- game launch -------------------------------------------------------------------
     async def login(self, request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pitwatch.config import Config, ConfigError, load_config
+from pitwatch.probes._auth import basic_credentials
 from pitwatch.reasons import Reason
 from pitwatch.store import Observation
 from tests.conftest import config_from, probe_target, samples_of
@@ -247,6 +248,45 @@ async def test_captured_values_never_show(tmp_path: Path, gaming: GamingPlatform
     assert observation.result.message == (
         'step "echo" (2/2): assertion failed: json token == nothing (got "<secret>") (and 1 more)'
     )
+
+
+async def test_no_secret_of_any_flow_field_shows(
+    tmp_path: Path, gaming: GamingPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flow-wide and step headers, the body, step auth and a captured token, each echoed
+    back alone by the server and reported by a failing assertion."""
+    api_key, basic_password = "ak-Vb83kQ2w", "bp-Qe71mZx4"
+    monkeypatch.setenv("API_KEY", api_key)
+    write_secret(tmp_path, "echo-password", basic_password)
+    steps = """\
+        - name: echo
+          method: POST
+          url: BASE/echo
+          headers:
+            Content-Type: application/json
+            X-Player: Player {{ session }}
+          body: '{"password": "${PLAYER_PASSWORD}", "token": "{{ token }}"}'
+          auth: {basic: {username: probe, password_file: echo-password}}
+          assertions:
+            json:
+              - json.password == nothing
+              - json.token == nothing
+              - tails.X-Api-Key == nothing
+              - tails.X-Player == nothing
+              - tails.Authorization == nothing
+    """
+    extra = "headers:\n  X-Api-Key: Key ${API_KEY}\n"
+    config = flow_config(tmp_path, gaming, steps, extra=extra)
+    observation = await probe_target(config)
+    assert observation.result.reason is Reason.ASSERTION
+    assert len(observation.result.details) == 2 + 5  # step, status, five assertions
+    (token,) = gaming.sessions
+    (session,) = gaming.sessions.values()
+    encoded = basic_credentials("probe", basic_password)
+    text = shown(config.targets[0], observation)
+    for secret in (api_key, basic_password, encoded, PLAYER_PASSWORD, token, session):
+        assert secret not in text, text
+    assert text.count("<secret>") >= 5
 
 
 async def test_captured_values_never_show_in_a_timeout(

@@ -301,6 +301,30 @@ async def test_no_secret_shows_even_when_the_server_echoes_it(
         assert value not in text, text
 
 
+async def test_env_values_inside_headers_and_body_never_show(
+    tmp_path: Path, gaming: GamingPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server echoes only the substituted values, not the whole secret header or body.
+    api_key, password = "ak-Vb83kQ2w", "pw-Lr5tY8e1"
+    monkeypatch.setenv("API_KEY", api_key)
+    monkeypatch.setenv("PLAYER_PW", password)
+    body = http_target(
+        gaming.url("/echo"),
+        "method: POST",
+        "headers:\n  X-Api-Key: Key ${API_KEY}\n  Content-Type: application/json",
+        """body: '{"user": "probe", "password": "${PLAYER_PW}"}'""",
+        "assertions:\n  json: [json.password == nothing, tails.X-Api-Key == nothing]",
+    )
+    config = config_from(tmp_path, one_target(body))
+    observation = await probe_target(config)
+    assert observation.result.details == (
+        ("assertion", 'json json.password == nothing (got "<secret>")'),
+        ("assertion", 'json tails.X-Api-Key == nothing (got "<secret>")'),
+    )
+    text = shown(config.targets[0], observation)
+    assert api_key not in text and password not in text
+
+
 INVALID = {
     "invalid-auth-two-kinds.yml": [
         '6: target "kyc-onfido": auth: auth needs exactly one of basic, bearer, oauth2'

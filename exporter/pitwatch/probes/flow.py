@@ -55,13 +55,12 @@ from pitwatch.probes._client import (
     open_session,
     safe_url,
 )
-from pitwatch.probes._hidden import Hidden
+from pitwatch.probes._hidden import Hidden, TemplateSecret
 from pitwatch.probes._jsonpath import JsonPath, parse_whole_path
 from pitwatch.probes._located import error_at
 from pitwatch.probes._tls import expiry_sample
 from pitwatch.reasons import ProbeFailure, Reason
 from pitwatch.result import ProbeContext, ProbeResult, Sample
-from pitwatch.secrets import TextSecret
 
 FLOW_STEP_DURATION = register(
     Family(
@@ -202,8 +201,8 @@ class FlowStep(StrictModel):
     """Becomes the ``step`` label: keep it short and fixed."""
     method: str = "GET"
     url: str
-    headers: dict[str, TextSecret] = Field(default_factory=dict)
-    body: TextSecret | None = None
+    headers: dict[str, TemplateSecret] = Field(default_factory=dict)
+    body: TemplateSecret | None = None
     valid_status_codes: tuple[int | str, ...] = ("2xx",)
     auth: Auth | None = None
     assertions: Assertions = Field(default_factory=Assertions)
@@ -260,7 +259,7 @@ class FlowStep(StrictModel):
 
 class FlowTarget(TargetBase, ClientOptions):
     probe: Literal["flow"]
-    headers: dict[str, TextSecret] = Field(default_factory=dict)
+    headers: dict[str, TemplateSecret] = Field(default_factory=dict)
     """Sent with every step (a step's own header of the same name wins); no placeholders."""
     steps: tuple[FlowStep, ...]
 
@@ -369,6 +368,9 @@ class _Run:
 async def probe(target: FlowTarget, ctx: ProbeContext) -> ProbeResult:
     run = _Run(target, ctx)
     ctx.measured = run.samples
+    run.hidden.add_parts(target.headers.values())
+    for step in target.steps:
+        run.hidden.add_parts([*step.headers.values(), step.body])
     run.values.update(uuid=str(uuid.uuid4()), unix_time=str(int(time.time())))
     ends = target.budget_ends()
     jar = aiohttp.CookieJar(unsafe=True)  # unsafe: also keep cookies of IP-address hosts

@@ -34,11 +34,10 @@ from pitwatch.probes._client import (
     send,
     status_range,
 )
-from pitwatch.probes._hidden import Hidden
+from pitwatch.probes._hidden import Hidden, TemplateSecret
 from pitwatch.probes._located import error_at
 from pitwatch.reasons import ProbeFailure
 from pitwatch.result import ProbeContext, ProbeResult
-from pitwatch.secrets import TextSecret
 
 OAUTH2_STATE_KEY = "http.oauth2"
 
@@ -47,9 +46,9 @@ class HttpTarget(TargetBase, ClientOptions):
     probe: Literal["http"]
     url: str
     method: str = "GET"
-    headers: dict[str, TextSecret] = Field(default_factory=dict)
+    headers: dict[str, TemplateSecret] = Field(default_factory=dict)
     """Header values may use ``${ENV_VAR}``; they are treated as secrets."""
-    body: TextSecret | None = None
+    body: TemplateSecret | None = None
     """Request body; may use ``${ENV_VAR}`` (a login form's password) and is kept secret."""
     valid_status_codes: tuple[int | str, ...] = ("2xx",)
     """Allowed final statuses: codes (``200``), classes (``"2xx"``) or ranges (``"200-299"``)."""
@@ -116,6 +115,7 @@ async def probe(target: HttpTarget, ctx: ProbeContext) -> ProbeResult:
     timings = Timings()
     ctx.measured = timings.samples
     hidden = Hidden()
+    hidden.add_parts([*target.headers.values(), target.body])
     try:
         async with open_session(target, timings) as session:
             response = await send_authorised(

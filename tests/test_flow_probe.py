@@ -147,6 +147,31 @@ async def test_a_failed_assertion_in_a_step(tmp_path: Path, gaming: GamingPlatfo
     )
 
 
+@pytest.mark.parametrize(
+    ("pattern", "passes"), [(r"src=(\w+)\.js", True), (r"src=(\w+)\.css", False)]
+)
+async def test_regex_capture_from_an_html_body(
+    tmp_path: Path, gaming: GamingPlatform, pattern: str, passes: bool
+) -> None:
+    steps = (
+        LAUNCH
+        + LOBBY
+        + f"""\
+    capture:
+      script: regex {pattern}
+  - name: asset
+    url: BASE/health?asset={{{{ script }}}}&at={{{{ unix_time }}}}
+"""
+    )
+    observation = await probe_target(flow_config(tmp_path, gaming, steps))
+    if passes:
+        assert observation.result.success, observation.result.message
+    else:
+        assert observation.result.message == (
+            f'step "lobby" (3/4): capture script: regex {pattern} not found'
+        )
+
+
 async def test_a_captured_url_that_is_not_one(tmp_path: Path, gaming: GamingPlatform) -> None:
     gaming.launch_url_override = "game unavailable"
     observation = await probe_target(flow_config(tmp_path, gaming, LAUNCH + LOBBY))

@@ -28,9 +28,18 @@ class ProbeKind:
 
 
 def _registry() -> Mapping[str, ProbeKind]:
-    from pitwatch.probes import dns, file, http, icmp, logs, process, tcp
+    from pitwatch.probes import dns, file, flow, http, icmp, logs, process, tcp
 
-    kinds = (http.KIND, tcp.KIND, dns.KIND, icmp.KIND, process.KIND, file.KIND, logs.KIND)
+    kinds = (
+        http.KIND,
+        flow.KIND,
+        tcp.KIND,
+        dns.KIND,
+        icmp.KIND,
+        process.KIND,
+        file.KIND,
+        logs.KIND,
+    )
     return {kind.name: kind for kind in kinds}
 
 

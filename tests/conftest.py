@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,3 +53,11 @@ def samples_of(observation: Observation) -> dict[tuple[str, tuple[tuple[str, str
     return {
         (sample.family.name, sample.labels): sample.value for sample in observation.result.samples
     }
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test() -> Iterator[None]:
+    """A socket or session left unclosed then warns (an error here) in the test that leaked
+    it, not in whichever later test the garbage collector happens to run in."""
+    yield
+    gc.collect()

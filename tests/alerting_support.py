@@ -6,10 +6,12 @@
 - :func:`exposed_metric_names`: every sample name the exporter can expose, from its registries.
 - :func:`webhook_config`: the shipped Alertmanager config with every receiver sent to a webhook.
 - :class:`WebhookRecorder`: that webhook, recording each notification with its arrival time.
+- :class:`FakeUpstream`: an aiohttp server whose answers a test switches, for pitwatch to probe.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from aiohttp import web
 
 from services import REPO
 
@@ -410,3 +413,48 @@ class WebhookRecorder:
                 for alert in notification.alerts(**labels)
             ):
                 yield notification
+
+
+class FakeUpstream:
+    """An aiohttp server on 127.0.0.1 in a thread of its own (so blocking test code never stalls
+    it): ``GET /health/<name>`` answers the status set for ``name`` (default 200). Use as a
+    context manager."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[str, int] = {}
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/health/{name}"
+
+    def set(self, status: int, *names: str) -> None:
+        for name in names:
+            self.statuses[name] = status
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        status = self.statuses.get(request.match_info["name"], 200)
+        return web.Response(status=status, text="ok" if status < 400 else "broken")
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/health/{name}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+
+    def __enter__(self) -> FakeUpstream:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from services import REPO
+from tests.services import REPO
 
 RULES_DIR = REPO / "rules"
 RULE_TESTS_DIR = RULES_DIR / "tests"

@@ -22,14 +22,14 @@ from typing import Any
 import pytest
 import yaml
 
-from alerting_support import (
+from tests.alerting_support import (
     RULES_DIR,
     FakeUpstream,
     WebhookRecorder,
     rule_groups,
     webhook_config,
 )
-from services import Alertmanager, Pitwatch, Prometheus, wait_until
+from tests.services import Alertmanager, Pitwatch, Prometheus, wait_until
 
 GATEWAYS = ("psp-adyen", "psp-skrill")
 PROVIDERS = ("gp-evolution", "gp-pragmatic", "gp-netent", "gp-playtech")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from alerting_support import (
+from tests.alerting_support import (
     ALERTMANAGER_CONFIG,
     ALERTMANAGER_DIR,
     GRAFANA_BASE_URL,
@@ -24,7 +24,7 @@ from alerting_support import (
     load_alertmanager_config,
     webhook_config,
 )
-from services import Alertmanager, binary, http_post, run_tool, wait_until
+from tests.services import Alertmanager, binary, http_post, run_tool, wait_until
 
 TEAMS = ("platform", "backend", "integrations", "payments", "dba", "security", "support")
 """Teams with a route of their own (SPEC's example organisation); docs/alerting.md says how to

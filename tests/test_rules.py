@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import pytest
 
-from alerting_support import (
+from tests.alerting_support import (
     DASHBOARD_UIDS,
     HEARTBEAT_ALERT,
     PROMETHEUS_MADE,
@@ -31,7 +31,7 @@ from alerting_support import (
     rule_groups,
     rule_test_files,
 )
-from services import REPO, binary, run_tool
+from tests.services import REPO, binary, run_tool
 
 ALERTS = alert_rules()
 ALERT_NAMES = sorted({rule.name for rule in ALERTS})

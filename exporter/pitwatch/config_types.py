@@ -131,7 +131,7 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 
 
-PERCENTILES = ("50", "75", "90", "95", "99", "99.9")
+PERCENTILES = ("50", "90", "95", "99")
 """Latency percentiles an objective can use; the rule pack records each of these."""
 
 
@@ -148,7 +148,7 @@ def _percentile(value: object) -> object:
 
 
 Percentile = Annotated[str, BeforeValidator(_percentile)]
-"""``95`` or ``99.9``, kept as the label value ``"95"``/``"99.9"``."""
+"""``95`` (or ``95.0``), kept as the label value ``"95"``."""
 
 
 class Objectives(StrictModel):

@@ -28,9 +28,9 @@ class ProbeKind:
 
 
 def _registry() -> Mapping[str, ProbeKind]:
-    from pitwatch.probes import http, tcp
+    from pitwatch.probes import http, postgres, tcp
 
-    kinds = (http.KIND, tcp.KIND)
+    kinds = (http.KIND, tcp.KIND, postgres.KIND)
     return {kind.name: kind for kind in kinds}
 
 

@@ -10,7 +10,9 @@ import pytest
 import trustme
 
 from pitwatch.config import ConfigError
+from pitwatch.probes import postgres
 from pitwatch.probes._postgres_config import (
+    Check,
     PostgresTarget,
     connect_arguments,
     parse_dsn,
@@ -229,3 +231,12 @@ def test_expectations(tmp_path: Path, expect: str, value: float, holds: bool) ->
 )
 def test_number(raw: object, expected: float | None) -> None:
     assert number(raw) == expected
+
+
+def test_a_check_the_deadline_interrupted_is_not_a_success() -> None:
+    # What the scheduler keeps (ctx.measured) when the deadline cuts a check short.
+    measured = postgres._Measured()
+    measured.checks.append(postgres._CheckOutcome(Check(name="c", query="SELECT 1")))
+    samples = {(s.family.name, s.labels): s.value for s in measured.samples()}
+    assert samples[("pitwatch_postgres_check_success", (("check", "c"),))] == 0
+    assert ("pitwatch_postgres_check_value", (("check", "c"),)) not in samples

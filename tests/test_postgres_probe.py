@@ -395,10 +395,19 @@ async def test_a_check_never_outlives_the_probe(pg: PgCluster, tmp_path: Path) -
     observation = await pg_probe(tmp_path, body, probe_timeout="1s")
     result = observation.result
     assert result.reason is Reason.TIMEOUT
-    assert result.message.startswith("check unbounded: cancelled by statement_timeout after ")
-    assert observation.duration < 1.0
+    # Normally the statement_timeout answers first; on a starved machine the deadline may.
+    assert result.message.startswith(
+        ("check unbounded: cancelled by statement_timeout after ", "no answer within 1s")
+    ), result.message
+    assert "unbounded" in result.message
+    assert observation.duration < 5.0  # far from the 30 s the query asked for
+    assert value(observation, "pitwatch_postgres_check_success", check="unbounded") == 0
+
     # The server stopped the query itself: nothing keeps running after the probe gave up.
-    assert await _sleeping_sessions(pg.primary) == 0
+    async def stopped() -> bool:
+        return await _sleeping_sessions(pg.primary) == 0
+
+    await eventually(stopped, "the server to cancel the check's query", within=10)
 
 
 async def test_connections_by_state(pg: PgCluster, tmp_path: Path) -> None:

@@ -196,7 +196,9 @@ class _Measured:
             labels = (("check", outcome.check.name),)
             if outcome.value is not None:
                 checks.append(Sample(PG_CHECK_VALUE, outcome.value, labels))
-            checks.append(Sample(PG_CHECK_SUCCESS, float(outcome.failure is None), labels))
+            # A check the deadline interrupted has neither a value nor a failure yet.
+            passed = outcome.failure is None and outcome.value is not None
+            checks.append(Sample(PG_CHECK_SUCCESS, float(passed), labels))
             checks.append(Sample(PG_CHECK_DURATION, outcome.seconds, labels))
         return (*phases, *info, *self.stats, *checks, *expiry_sample(self.cert_expiry))
 

@@ -19,6 +19,8 @@ import glob
 import os
 import pwd
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -28,7 +30,7 @@ from pathlib import Path
 import asyncpg
 import trustme
 
-from tests.services import free_port
+from tests.services import free_port, wait_until
 
 PROBE_USER = "pitwatch_probe"
 PLAIN_USER = "pitwatch_plain"
@@ -153,6 +155,7 @@ def reap_stale_clusters() -> None:
             continue
         if _alive(owner):
             continue
+        _stop_pid_file(root / "pgbouncer.pid")
         for name in ("replica", "primary"):
             data = root / name
             if (data / "postmaster.pid").exists():
@@ -164,6 +167,79 @@ def reap_stale_clusters() -> None:
                     check=False,
                 )
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _stop_pid_file(path: Path) -> None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        os.kill(int(path.read_text().split()[0]), signal.SIGTERM)
+
+
+class PgBouncer:
+    """PgBouncer in transaction pooling mode in front of the primary's ``wallet`` database,
+    with one server connection, so consecutive probes share it."""
+
+    def __init__(self, cluster: PgCluster) -> None:
+        self.cluster = cluster
+        self.port = free_port()
+        self.ini = cluster.root / "pgbouncer.ini"
+        self.pid_file = cluster.root / "pgbouncer.pid"
+        self.log = cluster.root / "pgbouncer.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        secret = self.cluster.psql(
+            f"SELECT rolpassword FROM pg_authid WHERE rolname = '{PROBE_USER}'"
+        )
+        userlist = self.cluster.root / "userlist.txt"
+        userlist.write_text(f'"{PROBE_USER}" "{secret.strip()}"\n')
+        self.ini.write_text(
+            "[databases]\n"
+            f"{DATABASE} = host=127.0.0.1 port={self.cluster.primary.port} dbname={DATABASE}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = scram-sha-256\nauth_file = {userlist}\n"
+            "pool_mode = transaction\ndefault_pool_size = 1\nmax_client_conn = 20\n"
+            f"logfile = {self.log}\npidfile = {self.pid_file}\n"
+        )
+        self.cluster._own(userlist, self.ini)
+        process = subprocess.Popen(
+            _owner_command([_pgbouncer(), str(self.ini)]), cwd=self.cluster.root
+        )
+        self.process = process
+
+        def up() -> bool:
+            if process.poll() is not None:
+                log = self.log.read_text() if self.log.exists() else ""
+                raise RuntimeError(f"pgbouncer exited:\n{log}")
+            return _listening(self.port)
+
+        wait_until(up, 30, f"pgbouncer on port {self.port}")
+
+    def stop(self) -> None:
+        _stop_pid_file(self.pid_file)
+        if self.process is not None:
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def _pgbouncer() -> str:
+    found = shutil.which("pgbouncer", path="/usr/sbin:/usr/bin:/sbin:/bin")
+    if found is None:
+        raise RuntimeError(
+            "pgbouncer not found: run `make test` (installs Debian package pgbouncer)"
+        )
+    return found
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 class PgCluster:
@@ -204,8 +280,8 @@ class PgCluster:
     def start(self) -> None:
         self._init_primary()
         self.primary.start()
-        self._psql(f"CREATE DATABASE {DATABASE}", database="postgres")
-        self._psql(_SCHEMA)
+        self.psql(f"CREATE DATABASE {DATABASE}", database="postgres")
+        self.psql(_SCHEMA)
         self.run(
             pg_bin("pg_basebackup"),
             "-D",
@@ -277,9 +353,11 @@ class PgCluster:
             for path in paths:
                 os.chown(path, entry.pw_uid, entry.pw_gid)
 
-    def _psql(self, sql: str, database: str = DATABASE) -> None:
-        self.run(
+    def psql(self, sql: str, database: str = DATABASE) -> str:
+        """Run ``sql`` on the primary as the superuser; its unaligned output."""
+        return self.run(
             pg_bin("psql"),
+            "-At",
             "-X",
             "-q",
             "-v",
@@ -312,3 +390,13 @@ def running_cluster() -> Iterator[PgCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@contextlib.contextmanager
+def running_bouncer(cluster: PgCluster) -> Iterator[PgBouncer]:
+    bouncer = PgBouncer(cluster)
+    try:
+        bouncer.start()
+        yield bouncer
+    finally:
+        bouncer.stop()

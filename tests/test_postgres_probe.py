@@ -29,8 +29,10 @@ from tests.pg_cluster import (
     PLAIN_USER,
     PROBE_PASSWORD,
     PROBE_USER,
+    PgBouncer,
     PgCluster,
     PgServer,
+    running_bouncer,
     running_cluster,
 )
 from tests.services import (
@@ -53,6 +55,12 @@ STUCK_WITHDRAWALS = (
 def pg() -> Iterator[PgCluster]:
     with running_cluster() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(pg: PgCluster) -> Iterator[PgBouncer]:
+    with running_bouncer(pg) as bouncer:
+        yield bouncer
 
 
 def connection(server: PgServer, tmp_path: Path, host: str = "127.0.0.1") -> str:
@@ -516,6 +524,45 @@ async def test_replica_reports_replication_lag(pg: PgCluster, tmp_path: Path) ->
         await eventually(replayed, "the replica to catch up")
     caught_up = await pg_probe(tmp_path, body)
     assert value(caught_up, "pitwatch_postgres_replication_lag_seconds") == 0
+
+
+async def test_through_pgbouncer_in_transaction_mode(
+    pg: PgCluster, pgbouncer: PgBouncer, tmp_path: Path
+) -> None:
+    # PgBouncer hands its one server connection to each probe in turn: nothing a probe
+    # sets may outlive its transactions, and no startup parameter may upset it.
+    body = (
+        f"probe: postgres\nhost: 127.0.0.1\nport: {pgbouncer.port}\nuser: {PROBE_USER}\n"
+        f"database: {DATABASE}\npassword_file: {pg.password_file(tmp_path)}\n"
+        "sslmode: disable\n"
+    )
+    slow = body + checks_yaml(
+        {"name": "slow", "query": "SELECT count(*) FROM pg_sleep(30)", "timeout": "300ms"}
+    )
+    cancelled = await pg_probe(tmp_path, slow)
+    assert cancelled.result.reason is Reason.TIMEOUT, cancelled.result.message
+    checked = body + checks_yaml(
+        {"name": "stuck_withdrawals", "query": STUCK_WITHDRAWALS, "expect": "== 0"}
+    )
+    for _ in range(2):
+        observation = await pg_probe(tmp_path, checked)
+        assert observation.result.success, observation.result.message
+        assert value(observation, "pitwatch_postgres_max_connections") == MAX_CONNECTIONS
+    # The one server connection PgBouncer keeps carries none of the probes' settings.
+    client = await asyncpg.connect(
+        host="127.0.0.1",
+        port=pgbouncer.port,
+        user=PROBE_USER,
+        password=PROBE_PASSWORD,
+        database=DATABASE,
+        ssl=False,
+        statement_cache_size=0,
+    )
+    try:
+        assert await client.fetchval("SHOW statement_timeout") == "0"
+        assert await client.fetchval("SHOW transaction_read_only") == "off"
+    finally:
+        await client.close()
 
 
 async def test_stats_false_skips_the_statistics(pg: PgCluster, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from pitwatch.config import ConfigError, default_config, load_config, parse_config
 from pitwatch.durations import format_duration, parse_duration
+from pitwatch.probes import PROBES
 from pitwatch.probes.http import HttpTarget
 from pitwatch.secrets import Secret
 from tests.conftest import config_from, write_config
@@ -44,7 +45,7 @@ INVALID = {
     ],
     "invalid-not-a-list.yml": ["1: targets: should be a valid list"],
     "invalid-probe-kind.yml": [
-        '4: target "core-api": probe: unknown probe kind "htp" (known: http, tcp)'
+        f'4: target "core-api": probe: unknown probe kind "htp" (known: {", ".join(PROBES)})'
     ],
     "invalid-reserved-label.yml": [
         "6: target \"core-api\": labels: label 'team' is reserved: pitwatch or Prometheus sets it"
@@ -284,3 +285,15 @@ def test_bad_durations(text: str) -> None:
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_an_inherited_timing_problem_is_reported_once(tmp_path: Path) -> None:
+    text = "global: {interval: 5s, timeout: 5s}\ntargets:\n" + "".join(
+        f"  - {{name: t{index}, component: api, probe: tcp, address: 'x:1'}}\n"
+        for index in range(3)
+    )
+    with pytest.raises(ConfigError) as caught:
+        config_from(tmp_path, text)
+    assert caught.value.problems == [
+        f"{tmp_path}/pitwatch.yml:1: global: timeout 5s must be shorter than interval 5s"
+    ]

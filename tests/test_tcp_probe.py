@@ -66,7 +66,7 @@ async def test_refused_is_connect(tmp_path: Path) -> None:
     port = free_port()
     observation = await tcp_probe(tmp_path, f"probe: tcp\naddress: 127.0.0.1:{port}")
     assert observation.result.reason is Reason.CONNECT
-    assert observation.result.message.startswith(f"cannot connect to 127.0.0.1:{port}: ")
+    assert observation.result.message == f"cannot connect to 127.0.0.1:{port}: connection refused"
 
 
 async def test_tls_with_expiry(platform: FakePlatform, tmp_path: Path) -> None:

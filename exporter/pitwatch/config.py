@@ -369,7 +369,8 @@ def _cross_check(
         else:
             first_seen[spec.name] = index
         interval, timeout = _effective_timing(spec, document.global_)
-        if timeout >= interval:
+        inherited = spec.timeout is None and spec.interval is None
+        if timeout >= interval and not inherited:
             key = "timeout" if spec.timeout is not None else "interval"
             problems.add(
                 (*loc, key),

@@ -7,6 +7,7 @@ building client-library objects at scrape time takes seconds.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import math
 from collections.abc import Iterable, Sequence
@@ -30,8 +31,16 @@ def label_text(pairs: Iterable[tuple[str, str]]) -> str:
     return ",".join(f'{name}="{escape_label_value(value)}"' for name, value in pairs)
 
 
+@functools.lru_cache(maxsize=8192)
+def _extra_text(extra: LabelPairs) -> str:
+    """Extra label pairs repeat across targets (``reason="timeout"``): render each once."""
+    return label_text(extra)
+
+
 def format_value(value: float) -> str:
-    if math.isnan(value):
+    if type(value) is int:  # counters and buckets: the common, cheap case
+        return str(value)
+    if value != value:  # noqa: PLR0124 - NaN is the one value unequal to itself
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
@@ -46,26 +55,37 @@ def format_bound(bound: float) -> str:
 
 
 class LineBuilder:
-    """Collects sample lines per family for one source whose labels start with ``base``."""
+    """Collects sample lines per family for one source whose labels start with ``base``.
 
-    __slots__ = ("_base", "_lines")
+    ``heads`` caches ``name{base`` per series name; pass the same dict to every render of
+    the same source (and a new one when its labels change) to build it only once.
+    """
 
-    def __init__(self, base: str) -> None:
+    __slots__ = ("_base", "_heads", "_lines")
+
+    def __init__(self, base: str, heads: dict[str, str] | None = None) -> None:
         self._base = base
+        self._heads = heads if heads is not None else {}
         self._lines: dict[str, list[str]] = {}
 
     def add(self, family: Family, value: float, extra: LabelPairs = (), suffix: str = "") -> None:
-        labels = self._base
+        name = family.name + suffix if suffix else family.name
+        head = self._heads.get(name)
+        if head is None:
+            head = self._heads[name] = f"{name}{{{self._base}"
+        text = format_value(value)
         if extra:
-            more = label_text(extra)
-            labels = f"{labels},{more}" if labels else more
-        name = family.name + suffix
-        line = (
-            f"{name}{{{labels}}} {format_value(value)}\n"
-            if labels
-            else f"{name} {format_value(value)}\n"
-        )
-        self._lines.setdefault(family.name, []).append(line)
+            more = _extra_text(extra)
+            line = f"{head},{more}}} {text}\n" if self._base else f"{head}{more}}} {text}\n"
+        elif self._base:
+            line = f"{head}}} {text}\n"
+        else:
+            line = f"{name} {text}\n"
+        lines = self._lines.get(family.name)
+        if lines is None:
+            self._lines[family.name] = [line]
+        else:
+            lines.append(line)
 
     def add_samples(self, samples: Iterable[Sample]) -> None:
         for sample in samples:

@@ -20,6 +20,7 @@ Messages are short, never carry secrets, and are shown on the status page.
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 
 
@@ -37,6 +38,9 @@ class Reason(StrEnum):
 
 def os_error_text(exc: BaseException) -> str:
     """``connection refused``-style text for socket errors (no paths, no addresses)."""
+    if isinstance(exc, OSError) and exc.errno:
+        # asyncio's strerror reads "connect call failed ('10.0.0.1', 443)"; the errno is the news
+        return os.strerror(exc.errno).lower()
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     text = str(exc) or type(exc).__name__

@@ -131,7 +131,10 @@ class Exporter:
                 if pending is None or pending.done():  # never a second thread while one hangs
                     pending = loop.run_in_executor(None, collector.collect)
                 try:
-                    fragments = await asyncio.wait_for(asyncio.shield(pending), timeout=interval)
+                    # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                    # that arrives as the collection finishes, and shutdown would then hang.
+                    async with asyncio.timeout(interval):
+                        fragments = await asyncio.shield(pending)
                 except TimeoutError:
                     log.warning("host metrics collection is hanging (a dead mount?)")
                     self.metrics.host_errors.set(0)

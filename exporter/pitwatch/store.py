@@ -86,6 +86,10 @@ class TargetRecord:
         default_factory=lambda: deque(maxlen=HISTORY_LENGTH)
     )
     in_maintenance: bool = False
+    heads: dict[str, str] = field(default_factory=dict)
+    """Rendering cache of ``name{labels`` heads; reset when the labels change."""
+    static: Fragments = field(default_factory=dict)
+    """Lines that change only with the config or maintenance: rendered once, reused."""
 
     @property
     def up(self) -> bool | None:
@@ -114,8 +118,9 @@ class ResultStore:
             else:
                 record.target = target
                 record.base_labels = label_text(target.labels)
+                record.heads = {}
             record.stats.rebucket(target.latency_buckets)
-            self._render(record)
+            self._render(record, config_changed=True)
         # Keep the order of the config file on /metrics and the status page.
         self.records = {name: self.records[name] for name in wanted}
 
@@ -152,7 +157,7 @@ class ResultStore:
     def refresh_maintenance(self) -> None:
         for record in self.records.values():
             if _in_maintenance(record.target) != record.in_maintenance:
-                self._render(record)
+                self._render(record, config_changed=True)
 
     # -- output -----------------------------------------------------------------------------
     def exposition_parts(self) -> list[bytes]:
@@ -169,9 +174,11 @@ class ResultStore:
         return iter(self.records.values())
 
     # -- internals --------------------------------------------------------------------------
-    def _render(self, record: TargetRecord) -> None:
-        record.in_maintenance = _in_maintenance(record.target)
-        self._set_fragments(record.target.name, render_record(record))
+    def _render(self, record: TargetRecord, config_changed: bool = False) -> None:
+        if config_changed:
+            record.in_maintenance = _in_maintenance(record.target)
+            record.static = render_static(record)
+        self._set_fragments(record.target.name, {**render_record(record), **record.static})
 
     def _set_fragments(self, key: str, fragments: Fragments) -> None:
         for family_name, sources in list(self.fragments.items()):
@@ -189,10 +196,10 @@ def _in_maintenance(target: Target) -> bool:
 
 
 def render_record(record: TargetRecord) -> Fragments:
-    """All series of one target, from its config, counters and latest result."""
-    target = record.target
+    """The series of one target that move with every probe: verdict, counters, histogram
+    and the prober's own measurements."""
     stats = record.stats
-    out = LineBuilder(record.base_labels)
+    out = LineBuilder(record.base_labels, record.heads)
     latest = record.latest
     if latest is not None:
         out.add(fam.PROBE_SUCCESS, 1 if latest.result.success else 0)
@@ -205,18 +212,24 @@ def render_record(record: TargetRecord) -> Fragments:
             stats.latency_sum,
             stats.successes + stats.failures,
         )
-    out.add(fam.PROBES_TOTAL, stats.successes, (("result", "success"),))
-    out.add(fam.PROBES_TOTAL, stats.failures, (("result", "failure"),))
+    out.add(fam.PROBES_TOTAL, stats.successes, _SUCCESS)
+    out.add(fam.PROBES_TOTAL, stats.failures, _FAILURE)
     for reason, count in stats.errors.items():
-        out.add(fam.PROBE_ERRORS, count, (("reason", reason.value),))
+        out.add(fam.PROBE_ERRORS, count, _REASON_LABELS[reason])
     if stats.last_success is not None:
         out.add(fam.PROBE_LAST_SUCCESS, stats.last_success)
     out.add(fam.PROBES_SKIPPED, stats.skipped)
-    out.add(
-        fam.TARGET_INFO,
-        1,
-        (("probe", target.spec.probe), ("canary", "true" if target.spec.canary else "false")),
-    )
+    if latest is not None:
+        out.add_samples(latest.result.samples)
+    return out.fragments()
+
+
+def render_static(record: TargetRecord) -> Fragments:
+    """The series of one target that only a reload or a maintenance window changes."""
+    target = record.target
+    out = LineBuilder(record.base_labels, record.heads)
+    canary = "true" if target.spec.canary else "false"
+    out.add(fam.TARGET_INFO, 1, (("probe", target.spec.probe), ("canary", canary)))
     out.add(fam.OBJECTIVE_RATIO, target.objective_ratio)
     out.add(
         fam.LATENCY_OBJECTIVE,
@@ -224,9 +237,12 @@ def render_record(record: TargetRecord) -> Fragments:
         (("percentile", target.latency_percentile),),
     )
     out.add(fam.MAINTENANCE, 1 if record.in_maintenance else 0)
-    if latest is not None:
-        out.add_samples(latest.result.samples)
     return out.fragments()
+
+
+_SUCCESS = (("result", "success"),)
+_FAILURE = (("result", "failure"),)
+_REASON_LABELS = {reason: (("reason", reason.value),) for reason in Reason}
 
 
 def render_single(target: Target, observation: Observation) -> Fragments:

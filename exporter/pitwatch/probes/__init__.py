@@ -28,9 +28,19 @@ class ProbeKind:
 
 
 def _registry() -> Mapping[str, ProbeKind]:
-    from pitwatch.probes import http, postgres, tcp
+    from pitwatch.probes import dns, file, flow, http, icmp, logs, postgres, process, tcp
 
-    kinds = (http.KIND, tcp.KIND, postgres.KIND)
+    kinds = (
+        http.KIND,
+        flow.KIND,
+        tcp.KIND,
+        dns.KIND,
+        icmp.KIND,
+        process.KIND,
+        file.KIND,
+        logs.KIND,
+        postgres.KIND,
+    )
     return {kind.name: kind for kind in kinds}
 
 

@@ -1,311 +1,91 @@
-"""The ``http`` prober: one request on a new connection, timed phase by phase.
+"""The ``http`` prober: one request on a new connection, timed phase by phase, with
+optional credentials (:mod:`._auth`) and checks on the answer (:mod:`._assertions`).
 
-Phases follow blackbox_exporter (summed over redirects): ``resolve`` (DNS), ``connect``
-(TCP), ``tls`` (handshake), ``processing`` (request sent until response headers) and
-``transfer`` (reading the body). DNS and request events come from aiohttp's tracing hooks;
-the TCP/TLS split comes from :class:`_TimedConnector`, which opens the socket and then runs
-the handshake on it, timing each.
+The request machinery lives in :mod:`._client`, shared with the ``flow`` prober; its
+names are re-exported here for the callers that know them from this module.
 """
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import ssl
-import time
-from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Literal, Self
 
-import aiohappyeyeballs
 import aiohttp
-from aiohttp import client_exceptions as errors
-from aiohttp.abc import AbstractResolver
-from multidict import CIMultiDictProxy
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from pitwatch import __version__
-from pitwatch.config_types import ByteSize, TargetBase
-from pitwatch.families import Family, register
+from pitwatch.config_types import TargetBase
 from pitwatch.probes import ProbeKind
-from pitwatch.probes._tls import (
-    TlsOptions,
-    client_context,
-    earliest_expiry,
-    expiry_sample,
-    presented_chain,
-    ssl_error_text,
+from pitwatch.probes._assertions import Assertions, ResponseView, judge
+from pitwatch.probes._auth import AUTH_CONFLICT, Auth, authorization_key, send_authorised
+from pitwatch.probes._client import (
+    HTTP_BODY_BYTES,
+    HTTP_PHASE,
+    HTTP_REDIRECTS,
+    HTTP_STATUS,
+    PHASES,
+    USER_AGENT,
+    ClientOptions,
+    Request,
+    Response,
+    Timings,
+    check_method,
+    check_statuses,
+    check_url,
+    open_session,
+    send,
+    status_range,
 )
-from pitwatch.reasons import ProbeFailure, Reason, os_error_text
-from pitwatch.result import ProbeContext, ProbeResult, Sample
-from pitwatch.secrets import TextSecret
+from pitwatch.probes._hidden import Hidden, TemplateSecret
+from pitwatch.probes._located import error_at
+from pitwatch.reasons import ProbeFailure
+from pitwatch.result import ProbeContext, ProbeResult
 
-PHASES = ("resolve", "connect", "tls", "processing", "transfer")
-DEFAULT_MAX_BODY = 4 * 1024 * 1024
-USER_AGENT = f"pitwatch/{__version__}"
-
-HTTP_STATUS = register(
-    Family(
-        "pitwatch_http_status_code",
-        "gauge",
-        "HTTP status of the last probe's final response; 0 if none arrived.",
-    )
-)
-HTTP_PHASE = register(
-    Family(
-        "pitwatch_http_phase_duration_seconds",
-        "gauge",
-        "Time the last probe spent in each phase (resolve, connect, tls, processing, transfer), "
-        "summed over redirects, in seconds.",
-        ("phase",),
-    )
-)
-HTTP_REDIRECTS = register(
-    Family("pitwatch_http_redirects", "gauge", "Redirects the last probe followed.")
-)
-HTTP_BODY_BYTES = register(
-    Family(
-        "pitwatch_http_response_body_bytes",
-        "gauge",
-        "Bytes of the final response body the last probe read (after decompression).",
-    )
-)
+OAUTH2_STATE_KEY = "http.oauth2"
 
 
-class HttpTarget(TargetBase):
+class HttpTarget(TargetBase, ClientOptions):
     probe: Literal["http"]
     url: str
     method: str = "GET"
-    headers: dict[str, TextSecret] = Field(default_factory=dict)
+    headers: dict[str, TemplateSecret] = Field(default_factory=dict)
     """Header values may use ``${ENV_VAR}``; they are treated as secrets."""
-    body: str | None = None
+    body: TemplateSecret | None = None
+    """Request body; may use ``${ENV_VAR}`` (a login form's password) and is kept secret."""
     valid_status_codes: tuple[int | str, ...] = ("2xx",)
     """Allowed final statuses: codes (``200``), classes (``"2xx"``) or ranges (``"200-299"``)."""
-    follow_redirects: bool = True
-    max_redirects: int = Field(default=10, ge=1, le=100)
-    max_body_bytes: ByteSize = DEFAULT_MAX_BODY
-    """Reading stops, and the probe fails, past this many bytes of body."""
-    ip_protocol: Literal["auto", "ip4", "ip6"] = "auto"
-    tls: TlsOptions = Field(default_factory=TlsOptions)
+    auth: Auth | None = None
+    assertions: Assertions = Field(default_factory=Assertions)
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"url must be http:// or https:// with a host, got {value!r}")
-        if parts.username or parts.password:
-            raise ValueError(
-                "credentials in the url would leak into logs: use headers with ${ENV_VAR}"
-            )
-        try:
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError:
-            raise ValueError(f"url has an invalid port: {value!r}") from None
-        return value
+        return check_url(value)
 
     @field_validator("method")
     @classmethod
     def _method(cls, value: str) -> str:
-        if not value.isalpha():
-            raise ValueError(f"invalid HTTP method {value!r}")
-        return value.upper()
+        return check_method(value)
 
     @field_validator("valid_status_codes")
     @classmethod
     def _statuses(cls, value: tuple[int | str, ...]) -> tuple[int | str, ...]:
-        for item in value:
-            status_range(item)
-        if not value:
-            raise ValueError("valid_status_codes needs at least one code")
-        return value
+        return check_statuses(value)
+
+    @model_validator(mode="after")
+    def _one_authorization(self) -> Self:
+        key = authorization_key(self.headers)
+        if self.auth is not None and key is not None:
+            raise error_at("HttpTarget", ("headers", key), AUTH_CONFLICT, key)
+        return self
 
     def status_allowed(self, status: int) -> bool:
         return any(
             low <= status <= high for low, high in map(status_range, self.valid_status_codes)
         )
 
-
-def status_range(item: int | str) -> tuple[int, int]:
-    """``200`` -> (200, 200); ``"2xx"`` -> (200, 299); ``"200-204"`` -> (200, 204)."""
-    text = str(item).strip().lower()
-    try:
-        if len(text) == 3 and text.endswith("xx") and text[0] in "12345":
-            base = int(text[0]) * 100
-            return base, base + 99
-        if "-" in text:
-            low, high = (int(part) for part in text.split("-", 1))
-        else:
-            low = high = int(text)
-    except ValueError:
-        raise ValueError(f'invalid status code {item!r}: use 200, "2xx" or "200-299"') from None
-    if not 100 <= low <= high <= 599:
-        raise ValueError(f"status code {item!r} is outside 100-599")
-    return low, high
-
-
-@dataclass(slots=True)
-class Timings:
-    """Phase totals and certificate expiry of one probe, filled in as it runs."""
-
-    phases: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
-    cert_expiry: float | None = None
-    status: int = 0
-    redirects: int = 0
-    body_bytes: int = 0
-    _dns_start: float = 0.0
-    _sent_at: float = 0.0
-    _headers_at: float = 0.0
-
-    def add(self, phase: str, seconds: float) -> None:
-        self.phases[phase] += max(0.0, seconds)
-
-    def saw_certificates(self, chain: list[bytes]) -> None:
-        expiry = earliest_expiry(chain)
-        if expiry is not None and (self.cert_expiry is None or expiry < self.cert_expiry):
-            self.cert_expiry = expiry
-
-    def samples(self) -> tuple[Sample, ...]:
-        phases = tuple(
-            Sample(HTTP_PHASE, seconds, (("phase", phase),))
-            for phase, seconds in self.phases.items()
-        )
-        return (
-            Sample(HTTP_STATUS, self.status),
-            *phases,
-            Sample(HTTP_REDIRECTS, self.redirects),
-            Sample(HTTP_BODY_BYTES, self.body_bytes),
-            *expiry_sample(self.cert_expiry),
-        )
-
-
-def _timings(trace_ctx: SimpleNamespace) -> Timings:
-    timings = trace_ctx.trace_request_ctx
-    assert isinstance(timings, Timings)
-    return timings
-
-
-async def _on_dns_start(_: Any, ctx: SimpleNamespace, __: Any) -> None:
-    _timings(ctx)._dns_start = time.perf_counter()
-
-
-async def _on_dns_end(_: Any, ctx: SimpleNamespace, __: Any) -> None:
-    timings = _timings(ctx)
-    timings.add("resolve", time.perf_counter() - timings._dns_start)
-
-
-async def _on_sent(_: Any, ctx: SimpleNamespace, __: Any) -> None:
-    _timings(ctx)._sent_at = time.perf_counter()
-
-
-async def _on_response(_: Any, ctx: SimpleNamespace, params: Any) -> None:
-    timings = _timings(ctx)
-    now = time.perf_counter()
-    if timings._sent_at:
-        timings.add("processing", now - timings._sent_at)
-    timings._sent_at = 0.0
-    timings._headers_at = now
-    timings.status = params.response.status
-
-
-def _trace_config() -> aiohttp.TraceConfig:
-    trace = aiohttp.TraceConfig()
-    trace.on_dns_resolvehost_start.append(_on_dns_start)
-    trace.on_dns_resolvehost_end.append(_on_dns_end)
-    trace.on_request_headers_sent.append(_on_sent)
-    trace.on_request_chunk_sent.append(_on_sent)
-    trace.on_request_redirect.append(_on_response)
-    trace.on_request_end.append(_on_response)
-    return trace
-
-
-_TRACE = _trace_config()
-
-
-class _TimedConnector(aiohttp.TCPConnector):
-    """A connector that opens the TCP socket, then runs TLS on it, timing both.
-
-    Overrides aiohttp's connection step (``_wrap_create_connection``, stable across 3.10-3.14)
-    because no tracing hook separates TCP connect from the TLS handshake.
-    """
-
-    def __init__(self, timings: Timings, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._pitwatch_timings = timings
-
-    async def _wrap_create_connection(
-        self,
-        *args: Any,
-        addr_infos: list[Any],
-        req: aiohttp.ClientRequest,
-        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's signature
-        client_error: type[Exception] = errors.ClientConnectorError,
-        **kwargs: Any,
-    ) -> tuple[asyncio.Transport, Any]:
-        timings = self._pitwatch_timings
-        loop = asyncio.get_running_loop()
-        started = time.perf_counter()
-        try:
-            sock = await aiohappyeyeballs.start_connection(addr_infos, loop=loop)
-        except OSError as exc:
-            raise client_error(req.connection_key, exc) from exc
-        connected = time.perf_counter()
-        timings.add("connect", connected - started)
-        try:
-            transport, protocol = await loop.create_connection(*args, **kwargs, sock=sock)
-        except ssl.SSLCertVerificationError as exc:
-            sock.close()
-            raise errors.ClientConnectorCertificateError(req.connection_key, exc) from exc
-        except ssl.SSLError as exc:
-            sock.close()
-            raise errors.ClientConnectorSSLError(req.connection_key, exc) from exc
-        except OSError as exc:
-            sock.close()
-            raise client_error(req.connection_key, exc) from exc
-        finally:
-            if kwargs.get("ssl"):
-                timings.add("tls", time.perf_counter() - connected)
-        ssl_object = transport.get_extra_info("ssl_object")
-        if ssl_object is not None:
-            timings.saw_certificates(presented_chain(ssl_object))
-        return transport, protocol
-
-
-_FAMILIES = {"auto": 0, "ip4": socket.AF_INET, "ip6": socket.AF_INET6}
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-    url: str
-
-
-def open_session(
-    target: HttpTarget,
-    timings: Timings,
-    resolver: AbstractResolver | None = None,
-    cookies: aiohttp.abc.AbstractCookieJar | None = None,
-) -> aiohttp.ClientSession:
-    """A session whose every request uses a new, timed connection."""
-    use_tls = urlsplit(target.url).scheme == "https"
-    connector = _TimedConnector(
-        timings,
-        ssl=client_context(target.tls) if use_tls else True,
-        force_close=True,
-        use_dns_cache=False,
-        family=_FAMILIES[target.ip_protocol],
-        resolver=resolver,
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        trace_configs=[_TRACE],
-        cookie_jar=cookies if cookies is not None else aiohttp.DummyCookieJar(),
-        timeout=aiohttp.ClientTimeout(total=None),
-        headers={"User-Agent": USER_AGENT},
-    )
+    def request(self) -> Request:
+        headers = {name: value.reveal() for name, value in self.headers.items()}
+        body = self.body.reveal() if self.body is not None else None
+        return Request(self.method, self.url, headers, body)
 
 
 async def fetch(
@@ -319,131 +99,66 @@ async def fetch(
     headers: dict[str, str] | None = None,
     body: str | None = None,
 ) -> Response:
-    """One request (redirects followed per ``target``), body read up to the cap; every
-    failure is raised as :class:`ProbeFailure` with its reason."""
-    if headers is None:
-        headers = {name: value.reveal() for name, value in target.headers.items()}
-    ctx.step = f"requesting {_safe_url(url or target.url)}"
-    with translate_errors(target):
-        async with session.request(
-            method or target.method,
-            url or target.url,
-            headers=headers,
-            data=body if body is not None else target.body,
-            allow_redirects=target.follow_redirects,
-            max_redirects=target.max_redirects,
-            server_hostname=target.tls.server_name,
-            trace_request_ctx=timings,
-        ) as response:
-            timings.redirects += len(response.history)
-            ctx.step = "reading the response body"
-            started = time.perf_counter()
-            content = await _read_capped(response, target.max_body_bytes)
-            timings.add("transfer", time.perf_counter() - started)
-            timings.body_bytes = len(content)
-            return Response(response.status, response.headers, content, str(response.url))
-
-
-async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise ProbeFailure(
-                Reason.PROTOCOL, f"response body larger than the {_human_bytes(limit)} limit"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _human_bytes(size: int) -> str:
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if size >= scale:
-            return f"{size / scale:g} {unit}"
-    return f"{size} bytes"
-
-
-def _safe_url(url: str) -> str:
-    """Scheme, host and path only: queries can carry tokens."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path or '/'}"
-
-
-class translate_errors:
-    """The one place aiohttp, ssl and socket errors become a :class:`ProbeFailure`."""
-
-    def __init__(self, target: HttpTarget) -> None:
-        self.target = target
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, _: object
-    ) -> None:
-        if isinstance(exc, Exception) and not isinstance(exc, ProbeFailure):
-            failure = http_failure(exc, self.target)
-            if failure is not None:
-                raise failure from exc
-
-
-def http_failure(exc: Exception, target: HttpTarget) -> ProbeFailure | None:
-    """The reason and message for an exception met during a request, or ``None`` for a bug."""
-    host = urlsplit(target.url).hostname or "?"
-    if isinstance(exc, TimeoutError):
-        return ProbeFailure(Reason.TIMEOUT, "timed out")
-    if isinstance(exc, errors.ClientConnectorCertificateError):
-        return ProbeFailure(
-            Reason.TLS, f"certificate not accepted: {ssl_error_text(exc.certificate_error)}"
-        )
-    if isinstance(exc, (errors.ClientSSLError, ssl.SSLError)):
-        cause = exc.__cause__ if isinstance(exc.__cause__, ssl.SSLError) else exc
-        return ProbeFailure(Reason.TLS, f"TLS handshake failed: {ssl_error_text(cause)}")
-    if isinstance(exc, errors.ClientConnectorDNSError) or isinstance(
-        getattr(exc, "os_error", None), socket.gaierror
-    ):
-        return ProbeFailure(Reason.DNS, f"cannot resolve {host}")
-    if isinstance(exc, errors.ClientConnectorError):
-        return ProbeFailure(
-            Reason.CONNECT, f"cannot connect to {host}: {os_error_text(exc.os_error)}"
-        )
-    if isinstance(exc, errors.ServerDisconnectedError):
-        return ProbeFailure(Reason.CONNECT, "server closed the connection without a response")
-    if isinstance(exc, errors.TooManyRedirects):
-        return ProbeFailure(
-            Reason.HTTP_STATUS, f"more than {target.max_redirects} redirects (redirect loop?)"
-        )
-    if isinstance(exc, (errors.ClientPayloadError, errors.ClientResponseError)):
-        return ProbeFailure(Reason.PROTOCOL, f"invalid HTTP response: {_first_line(exc)}")
-    if isinstance(exc, aiohttp.http_exceptions.HttpProcessingError):
-        return ProbeFailure(Reason.PROTOCOL, f"invalid HTTP response: {_first_line(exc)}")
-    if isinstance(exc, (errors.ClientOSError, ConnectionError, OSError)):
-        return ProbeFailure(Reason.CONNECT, f"connection to {host} failed: {os_error_text(exc)}")
-    return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return str(text).splitlines()[0][:200]
+    """``target``'s request (parts overridable), without its auth; failures are raised as
+    :class:`ProbeFailure`."""
+    base = target.request()
+    request = Request(
+        method or base.method,
+        url or base.url,
+        headers if headers is not None else base.headers,
+        body if body is not None else base.body,
+    )
+    return await send(session, target, timings, ctx, request)
 
 
 async def probe(target: HttpTarget, ctx: ProbeContext) -> ProbeResult:
     timings = Timings()
     ctx.measured = timings.samples
+    hidden = Hidden()
+    hidden.add_parts([*target.headers.values(), target.body])
     try:
         async with open_session(target, timings) as session:
-            response = await fetch(session, target, timings, ctx)
+            response = await send_authorised(
+                session,
+                target,
+                timings,
+                ctx,
+                target.request(),
+                auth=target.auth,
+                state_key=OAUTH2_STATE_KEY,
+                hidden=hidden,
+            )
     except ProbeFailure as failure:
-        return ProbeResult.failed(failure.reason, failure.message, timings.samples())
-    if not target.status_allowed(response.status):
-        expected = ", ".join(str(code) for code in target.valid_status_codes)
-        return ProbeResult.failed(
-            Reason.HTTP_STATUS, f"HTTP {response.status} (expected {expected})", timings.samples()
+        return ProbeResult.failed(failure.reason, hidden(failure.message), timings.samples())
+    verdict = judge(
+        ResponseView(response),
+        target.valid_status_codes,
+        target.assertions,
+        target.auth is not None,
+        hidden,
+    )
+    if verdict is not None:
+        return ProbeResult(
+            False, verdict.reason, verdict.message, timings.samples(), verdict.details
         )
     return ProbeResult.ok(timings.samples(), f"HTTP {response.status}")
 
 
 KIND = ProbeKind("http", HttpTarget, probe)
+
+__all__ = [
+    "HTTP_BODY_BYTES",
+    "HTTP_PHASE",
+    "HTTP_REDIRECTS",
+    "HTTP_STATUS",
+    "KIND",
+    "PHASES",
+    "USER_AGENT",
+    "HttpTarget",
+    "Response",
+    "Timings",
+    "fetch",
+    "open_session",
+    "probe",
+    "status_range",
+]

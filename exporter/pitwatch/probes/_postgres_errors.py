@@ -28,7 +28,6 @@ Server messages are kept (they name the user or database, never a password) afte
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 from dataclasses import dataclass
@@ -79,14 +78,6 @@ def _text(exc: BaseException, scrub: Scrubber) -> str:
     return scrub(str(text).splitlines()[0])[:_TEXT_LIMIT]
 
 
-def _os_text(exc: OSError) -> str:
-    # asyncio's connect errors read "Connect call failed ('10.0.0.5', 5432)"; the errno
-    # says it better ("connection refused").
-    if exc.errno:
-        return os.strerror(exc.errno).lower()
-    return os_error_text(exc)
-
-
 def _sqlstate(exc: BaseException) -> str:
     state = getattr(exc, "sqlstate", None)
     return state if isinstance(state, str) else ""
@@ -130,7 +121,7 @@ def connect_failure(
             Reason.PROTOCOL, f"{place} does not speak PostgreSQL (odd answer to the TLS request)"
         )
     if isinstance(exc, OSError):
-        return ProbeFailure(Reason.CONNECT, f"cannot connect to {place}: {_os_text(exc)}")
+        return ProbeFailure(Reason.CONNECT, f"cannot connect to {place}: {os_error_text(exc)}")
     if isinstance(exc, (asyncpg.InterfaceError, asyncpg.ProtocolError)):
         return ProbeFailure(
             Reason.PROTOCOL, f"{place} does not speak PostgreSQL: {_text(exc, scrub)}"
@@ -174,4 +165,4 @@ def check_failure(exc: BaseException, scrub: Scrubber) -> ProbeFailure | None:
 
 
 def _lost_text(exc: BaseException, scrub: Scrubber) -> str:
-    return _os_text(exc) if isinstance(exc, OSError) else _text(exc, scrub)
+    return os_error_text(exc) if isinstance(exc, OSError) else _text(exc, scrub)

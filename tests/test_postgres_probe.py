@@ -279,7 +279,7 @@ async def test_check_assertion_fires_and_clears(pg: PgCluster, tmp_path: Path) -
         try:
             failed = await pg_probe(tmp_path, body)
             assert failed.result.reason is Reason.ASSERTION
-            assert failed.result.message == "check stuck_withdrawals: 1, expected == 0"
+            assert failed.result.message == "check stuck_withdrawals == 0 (got 1)"
             assert failed.result.details == (
                 ("check", "stuck_withdrawals"),
                 ("value", "1"),

@@ -352,9 +352,12 @@ async def _run_check(
     finally:
         outcome.seconds = time.perf_counter() - started
     if outcome.value is not None and not check.holds(outcome.value):
-        failure = ProbeFailure(
-            Reason.ASSERTION, f"{format_value(outcome.value)}, expected {check.expect}"
+        # Worded like the http probe's conditions: the condition, then what was found.
+        got = format_value(outcome.value)
+        outcome.failure = ProbeFailure(
+            Reason.ASSERTION, f"check {check.name} {check.expect} (got {got})"
         )
+        return
     if failure is None:
         return
     outcome.error = failure.message

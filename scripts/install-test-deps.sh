@@ -19,6 +19,7 @@ need prometheus promtool
 need prometheus-alertmanager prometheus-alertmanager
 need prometheus-alertmanager amtool
 need postgresql '/usr/lib/postgresql/*/bin/initdb'
+need pgbouncer /usr/sbin/pgbouncer
 need chromium chromium
 
 [ -z "$missing" ] && exit 0

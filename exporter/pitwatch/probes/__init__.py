@@ -28,7 +28,7 @@ class ProbeKind:
 
 
 def _registry() -> Mapping[str, ProbeKind]:
-    from pitwatch.probes import dns, file, flow, http, icmp, logs, process, tcp
+    from pitwatch.probes import dns, file, flow, http, icmp, logs, postgres, process, tcp
 
     kinds = (
         http.KIND,
@@ -39,6 +39,7 @@ def _registry() -> Mapping[str, ProbeKind]:
         process.KIND,
         file.KIND,
         logs.KIND,
+        postgres.KIND,
     )
     return {kind.name: kind for kind in kinds}
 

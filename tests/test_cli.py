@@ -179,3 +179,11 @@ def test_endpoints_of_a_running_process(tmp_path: Path, path: str) -> None:
         status, body = http_get(pitwatch.url + path)
     assert status == 200
     assert body
+
+
+def test_bad_shard_is_one_line() -> None:
+    result = run_cli("run", "--shard", "5/3", "--listen", f"127.0.0.1:{free_port()}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "pitwatch: invalid --shard '5/3': the shard index counts from 0 to 2"
+    )

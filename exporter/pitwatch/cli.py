@@ -19,6 +19,7 @@ from aiohttp import web
 from pitwatch import __version__
 from pitwatch.config import Config, ConfigError, default_config, load_config
 from pitwatch.logsetup import LEVELS, setup_logging
+from pitwatch.sharding import Shard, parse_shard
 
 log = logging.getLogger("pitwatch")
 
@@ -55,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--log-level", default="info", choices=LEVELS)
     run.add_argument("--log-format", default="text", choices=("text", "json"))
+    run.add_argument(
+        "--shard",
+        default=os.environ.get("PITWATCH_SHARD"),
+        help="I/N: probe only this replica's share of the targets (0-based I), or auto/N to take "
+        "I from the host name's -<ordinal> suffix; default $PITWATCH_SHARD",
+    )
 
     check = commands.add_parser("check-config", help="validate a config file")
     check.add_argument("file", type=Path)
@@ -89,19 +96,29 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
     host, port = parse_listen(args.listen)
     try:
+        shard = parse_shard(args.shard) if args.shard else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
         config = load_config(args.config) if args.config else default_config()
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
-    return asyncio.run(serve(config, args.config, host, port))
+    return asyncio.run(serve(config, args.config, host, port, shard))
 
 
-async def serve(config: Config, config_path: Path | None, host: str | None, port: int) -> int:
+async def serve(
+    config: Config,
+    config_path: Path | None,
+    host: str | None,
+    port: int,
+    shard: Shard | None = None,
+) -> int:
     from pitwatch.runtime import Exporter
     from pitwatch.server import make_app
 
-    exporter = Exporter(config, config_path)
+    exporter = Exporter(config, config_path, shard)
     runner = web.AppRunner(
         make_app(exporter), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from pitwatch.config import Config, ConfigError, default_config, load_config
@@ -13,6 +14,7 @@ from pitwatch.exposition import Fragments, compress, join_families
 from pitwatch.host import HostCollector
 from pitwatch.scheduler import Scheduler
 from pitwatch.selfmetrics import SelfMetrics
+from pitwatch.sharding import Shard
 from pitwatch.store import HOST_SOURCE, ResultStore, render_single
 
 log = logging.getLogger("pitwatch")
@@ -23,9 +25,13 @@ _THREAD_RENDER_PARTS = 2000
 
 
 class Exporter:
-    def __init__(self, config: Config, config_path: Path | None = None) -> None:
+    def __init__(
+        self, config: Config, config_path: Path | None = None, shard: Shard | None = None
+    ) -> None:
         self.config = config
+        """The whole config: ``/probe`` serves every configured target, whatever the shard."""
         self.config_path = config_path
+        self.shard = shard
         self.metrics = SelfMetrics()
         self.store = ResultStore()
         self.scheduler = Scheduler(self.store, self.metrics, config.global_.max_concurrency)
@@ -46,11 +52,10 @@ class Exporter:
             asyncio.create_task(self._housekeeping_loop(), name="housekeeping"),
         ]
         self.ready = True
-        log.info(
-            "pitwatch started with %d targets",
-            len(self.config.targets),
-            extra={"config": str(self.config_path or "built-in default")},
-        )
+        extra = {"config": str(self.config_path or "built-in default")}
+        if self.shard is not None:
+            extra["shard"] = str(self.shard)
+        log.info("pitwatch started with %d targets", len(self.store.records), extra=extra)
 
     async def stop(self) -> None:
         self.ready = False
@@ -61,8 +66,12 @@ class Exporter:
 
     def _apply(self, config: Config) -> None:
         self.config = config
-        self.store.apply_config(config)
-        self.scheduler.apply(config.targets, config.global_.max_concurrency)
+        owned = config
+        if self.shard is not None:
+            shard = self.shard
+            owned = replace(config, targets=tuple(t for t in config.targets if shard.owns(t.name)))
+        self.store.apply_config(owned)
+        self.scheduler.apply(owned.targets, config.global_.max_concurrency)
         if config.host.enabled:
             self._host = HostCollector(config.host, config.global_.labels)
         else:
@@ -96,7 +105,7 @@ class Exporter:
                 log.info("config unchanged")
                 return []
             self._apply(new)
-            log.info("config reloaded: %d targets", len(new.targets))
+            log.info("config reloaded: %d targets", len(self.store.records))
             return []
 
     # -- output ----------------------------------------------------------------------------

@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate a config file")
     check.add_argument("file", type=Path)
+
+    from pitwatch.demo import command as demo_command
+
+    demo = commands.add_parser("demo", help=demo_command.HELP, description=demo_command.HELP)
+    demo_command.add_arguments(demo)
     return parser
 
 
@@ -73,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             return check_config(args.file)
+        if args.command == "demo":
+            from pitwatch.demo import command as demo_command
+
+            return demo_command.run(args)
         return run(args)
     except UsageError as exc:
         print(f"pitwatch: {exc}", file=sys.stderr)

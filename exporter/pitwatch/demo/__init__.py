@@ -1,0 +1,1 @@
+"""``pitwatch demo``: a simulated gaming platform on loopback, probed by a real exporter."""

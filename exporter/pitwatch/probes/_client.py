@@ -255,15 +255,15 @@ class _TimedConnector(aiohttp.TCPConnector):
         timings.add("connect", connected - started)
         try:
             transport, protocol = await loop.create_connection(*args, **kwargs, sock=sock)
-        except ssl.SSLCertVerificationError as exc:
-            sock.close()
-            raise errors.ClientConnectorCertificateError(req.connection_key, exc) from exc
-        except ssl.SSLError as exc:
-            sock.close()
-            raise errors.ClientConnectorSSLError(req.connection_key, exc) from exc
-        except OSError as exc:
-            sock.close()
-            raise client_error(req.connection_key, exc) from exc
+        except BaseException as exc:
+            sock.close()  # also when the deadline cancels the handshake
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                raise errors.ClientConnectorCertificateError(req.connection_key, exc) from exc
+            if isinstance(exc, ssl.SSLError):
+                raise errors.ClientConnectorSSLError(req.connection_key, exc) from exc
+            if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):
+                raise client_error(req.connection_key, exc) from exc
+            raise
         finally:
             if kwargs.get("ssl"):
                 timings.add("tls", time.perf_counter() - connected)

@@ -57,7 +57,6 @@ def main() -> None:
             print(
                 f"pitwatch up with {args.targets} targets after {time.monotonic() - started:.1f}s"
             )
-            # one full interval so every target has been scheduled once
             # every target scheduled at least once, then one more interval to settle; reading
             # /metrics is itself work at 10,000 targets, so poll gently
             wait_until(

@@ -13,6 +13,14 @@ from pitwatch.scheduler import Scheduler
 from pitwatch.selfmetrics import SelfMetrics
 from pitwatch.store import Observation, ResultStore
 from tests.fake_platform import FakePlatform
+from tests.pg_cluster import PgCluster, running_cluster
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgCluster]:
+    """A real PostgreSQL primary and streaming replica, shared by the whole session."""
+    with running_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,6 @@ from tests.pg_cluster import (
     PgCluster,
     PgServer,
     running_bouncer,
-    running_cluster,
 )
 from tests.services import (
     REPO,
@@ -49,12 +48,6 @@ STUCK_WITHDRAWALS = (
     "SELECT count(*) FROM withdrawals "
     "WHERE status = 'pending' AND created_at < now() - interval '10 minutes'"
 )
-
-
-@pytest.fixture(scope="session")
-def pg() -> Iterator[PgCluster]:
-    with running_cluster() as cluster:
-        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -179,7 +179,12 @@ def test_example_runs_against_stand_ins(
     http, dns_server = stand_ins
     shutil.copytree(EXAMPLE.parent / "secrets", tmp_path / "secrets")
     config = local_config(
-        yaml.safe_load(EXAMPLE.read_text()), tmp_path, http, dns_server, platform, pg
+        yaml.safe_load(EXAMPLE.read_text()),
+        tmp_path,
+        http=http,
+        dns_server=dns_server,
+        platform=platform,
+        pg=pg,
     )
     path = tmp_path / "platform.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

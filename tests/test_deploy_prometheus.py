@@ -170,6 +170,10 @@ def test_live_prometheus_spreads_targets_as_the_sharded_configs_say(tmp_path: Pa
             "Mode A: each target's series from exactly one replica",
         )
         assert series_per_target(mode_b["job_name"]) == every_target_once
+        # docs/deployment.md and the Mode B files warn that /probe carries no counters, so the
+        # rules built on them stay silent in Mode B: if /probe gains them, change those words.
+        assert prometheus.query(f'pitwatch_probes_total{{job="{mode_b["job_name"]}"}}') == []
+        assert prometheus.query(f'pitwatch_probes_total{{job="{mode_a["job_name"]}"}}') != []
         print(
             f"{len(TARGET_NAMES)} targets over {count} replicas; /probe scrapes go to "
             + ", ".join(f"{name}->{hashmod(name, count)}" for name in TARGET_NAMES)

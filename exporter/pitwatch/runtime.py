@@ -77,6 +77,7 @@ class Exporter:
         else:
             self._host = None
             self.store.set_source(HOST_SOURCE, {})
+            self.metrics.host_success.set(1)
 
     # -- reload ----------------------------------------------------------------------------
     def request_reload(self) -> None:
@@ -146,14 +147,14 @@ class Exporter:
                         fragments = await asyncio.shield(pending)
                 except TimeoutError:
                     log.warning("host metrics collection is hanging (a dead mount?)")
-                    self.metrics.host_errors.set(0)
+                    self.metrics.host_success.set(0)
                 except Exception:
                     log.exception("host metrics collection failed")
-                    self.metrics.host_errors.set(0)
+                    self.metrics.host_success.set(0)
                 else:
                     if self._host is collector:
                         self.store.set_source(HOST_SOURCE, fragments)
-                    self.metrics.host_errors.set(1)
+                    self.metrics.host_success.set(1)
             due = max(due + interval, loop.time())
             await asyncio.sleep(due - loop.time())
 

@@ -67,14 +67,16 @@ def rendered() -> tuple[dict[str, Any], ...]:
 
 @cache
 def rendered_mode_b() -> tuple[dict[str, Any], ...]:
-    """The kustomization with servicemonitor.yaml swapped for probe.yaml, as its comments say."""
+    """The kustomization switched to Mode B as mode-b.patch.yaml says: probe.yaml instead of
+    servicemonitor.yaml, and the patch that turns the replicas' own schedule off."""
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "kubernetes"
         shutil.copytree(KUBERNETES_DIR, copy)
         kustomization = copy / "kustomization.yaml"
         text = kustomization.read_text()
         assert text.count("  - servicemonitor.yaml\n") == 1
-        kustomization.write_text(text.replace("  - servicemonitor.yaml\n", "  - probe.yaml\n"))
+        text = text.replace("  - servicemonitor.yaml\n", "  - probe.yaml\n")
+        kustomization.write_text(text + "\npatches:\n  - path: mode-b.patch.yaml\n")
         return tuple(kustomize(copy))
 
 
@@ -237,7 +239,11 @@ def test_replicas_and_shards_agree() -> None:
     assert env(docs, "PITWATCH_SHARD") == f"auto/{replicas}"
     # --shard auto/N reads the ordinal from the host name, which a StatefulSet sets.
     assert "hostname" not in statefulset["spec"]["template"]["spec"]
-    probe = only(rendered_mode_b(), "Probe")
+    mode_b = rendered_mode_b()
+    assert env(mode_b, "PITWATCH_NO_SCHEDULE") == "1"
+    assert [item["name"] for item in container(mode_b)["env"]] == ["PITWATCH_NO_SCHEDULE"]
+    assert only(mode_b, "StatefulSet")["spec"]["replicas"] == replicas
+    probe = only(mode_b, "Probe")
     hashmods = [
         rule
         for rule in probe["spec"]["targets"]["staticConfig"]["relabelingConfigs"]

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import yaml
 
-from pitwatch.sharding import owner
 from tests.deploy_support import (
     PROMETHEUS_DIR,
     RULE_PACK,
@@ -79,11 +78,12 @@ def test_both_sharded_examples_describe_the_same_replicas() -> None:
 
 
 class Replica(Pitwatch):
-    """``pitwatch run --shard I/N`` on its own loopback address (127.0.0.1I), all replicas on
-    one port, so that a hashmod relabeling can name a replica by its shard number alone."""
+    """A replica on its own loopback address (127.0.0.1I for Mode A, 127.0.0.2I for Mode B),
+    all on one port, so that a hashmod relabeling can name a replica by its number alone.
+    Mode A replicas run ``--shard I/N``; Mode B replicas ``--no-schedule``."""
 
-    def __init__(self, workdir: Path, config: Path, host: str, port: int, shard: str) -> None:
-        super().__init__(workdir, config, "--shard", shard)
+    def __init__(self, workdir: Path, config: Path, host: str, port: int, *flags: str) -> None:
+        super().__init__(workdir, config, *flags)
         self.host = host
         self.port = port
 
@@ -117,6 +117,7 @@ def test_live_prometheus_spreads_targets_as_the_sharded_configs_say(tmp_path: Pa
     mode_a, mode_b = job(SHARDS), job(PROBE)
     count = probe_modulus(mode_b)
     hosts = [f"127.0.0.1{index}" for index in range(count)]
+    probe_hosts = [f"127.0.0.2{index}" for index in range(count)]
     port = free_port()
     config = replica_config(tmp_path, f"{hosts[0]}:{port}")
 
@@ -127,11 +128,16 @@ def test_live_prometheus_spreads_targets_as_the_sharded_configs_say(tmp_path: Pa
     mode_b.pop("scrape_timeout", None)
     address = mode_b["relabel_configs"][-1]
     assert re.fullmatch(r"[a-z.-]+\$1[a-z.-]*:\d+", address["replacement"]), address
-    address["replacement"] = f"127.0.0.1$1:{port}"
+    address["replacement"] = f"127.0.0.2$1:{port}"
 
     with ExitStack() as stack:
         for index, host in enumerate(hosts):
-            replica = Replica(tmp_path / f"r{index}", config, host, port, f"{index}/{count}")
+            replica = Replica(
+                tmp_path / f"r{index}", config, host, port, "--shard", f"{index}/{count}"
+            )
+            stack.enter_context(replica)
+        for index, host in enumerate(probe_hosts):
+            replica = Replica(tmp_path / f"b{index}", config, host, port, "--no-schedule")
             stack.enter_context(replica)
         prometheus = stack.enter_context(
             Prometheus(tmp_path / "prometheus", [mode_a, mode_b], interval="1s")
@@ -151,11 +157,8 @@ def test_live_prometheus_spreads_targets_as_the_sharded_configs_say(tmp_path: Pa
         assert sorted(probed) == sorted(TARGET_NAMES)
         for name, target in probed.items():
             url = urllib.parse.urlsplit(target["scrapeUrl"])
-            assert url.netloc == f"127.0.0.1{hashmod(name, count)}:{port}", (name, url)
+            assert url.netloc == f"127.0.0.2{hashmod(name, count)}:{port}", (name, url)
             assert (url.path, urllib.parse.parse_qs(url.query)) == ("/probe", {"target": [name]})
-        # /probe serves every configured target: hashmod and the replicas' own rendezvous
-        # split disagree for some of them, and those are scraped all the same.
-        assert any(hashmod(name, count) != owner(name, count) for name in TARGET_NAMES)
 
         def series_per_target(job_name: str) -> dict[str, int]:
             result = prometheus.query(
@@ -170,10 +173,12 @@ def test_live_prometheus_spreads_targets_as_the_sharded_configs_say(tmp_path: Pa
             "Mode A: each target's series from exactly one replica",
         )
         assert series_per_target(mode_b["job_name"]) == every_target_once
-        # docs/deployment.md and the Mode B files warn that /probe carries no counters, so the
-        # rules built on them stay silent in Mode B: if /probe gains them, change those words.
-        assert prometheus.query(f'pitwatch_probes_total{{job="{mode_b["job_name"]}"}}') == []
-        assert prometheus.query(f'pitwatch_probes_total{{job="{mode_a["job_name"]}"}}') != []
+        # Both modes carry the counters the rule pack reads, one series per target each
+        for mode in (mode_a, mode_b):
+            counted = prometheus.query(
+                f'count by (target) (pitwatch_probes_total{{job="{mode["job_name"]}",result="success"}} > 0)'
+            )
+            assert sorted(sample["metric"]["target"] for sample in counted) == sorted(TARGET_NAMES)
         print(
             f"{len(TARGET_NAMES)} targets over {count} replicas; /probe scrapes go to "
             + ", ".join(f"{name}->{hashmod(name, count)}" for name in TARGET_NAMES)

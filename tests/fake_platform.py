@@ -252,7 +252,10 @@ class FakePlatform(LoopThread):
 
         async def counted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.connections[name] += 1
-            await handler(reader, writer)
+            try:
+                await handler(reader, writer)
+            finally:  # also when shutdown cancels a handler that never finishes (silent)
+                writer.close()
 
         server = await asyncio.start_server(counted, "127.0.0.1", 0, ssl=context)
         self._servers.append(server)

@@ -147,8 +147,9 @@ def local_config(
             target["path"] = str(log)
             target["start_at"] = "beginning"
         elif probe == "process":
+            # the test runner itself: pitwatch leaves its own process out of its matches
             target.pop("process_name")
-            target["cmdline"] = r"-m pitwatch run"
+            target["cmdline"] = "pytest"
             target["min_count"] = 1
     return config
 

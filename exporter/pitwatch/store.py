@@ -175,6 +175,10 @@ class ResultStore:
                 parts.extend(sources.values())
         return parts
 
+    def fragments_of(self, key: str) -> Fragments:
+        """Every line one source contributes, by family (for ``/probe``)."""
+        return {name: sources[key] for name, sources in self.fragments.items() if key in sources}
+
     def __iter__(self) -> Iterator[TargetRecord]:
         return iter(self.records.values())
 

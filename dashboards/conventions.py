@@ -36,7 +36,7 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
 )
 """The component kinds the overview shows a tile for, in the order players feel them."""
 
-TIME_RANGE = "&${__url_time_range}"
+TIME_RANGE = "${__url_time_range}"
 
 
 def runbook(alert: str) -> Json:
@@ -46,8 +46,8 @@ def runbook(alert: str) -> Json:
 def dashboard_url(uid: str, **variables: str) -> str:
     """A link to another pitwatch dashboard that keeps the time range; values may be
     Grafana templates such as ``${__field.labels.target}``."""
-    query = "".join(f"&var-{name}={value}" for name, value in variables.items())
-    return f"/d/{uid}/{uid}?orgId=1{query}{TIME_RANGE}"
+    params = [*(f"var-{name}={value}" for name, value in variables.items()), TIME_RANGE]
+    return f"/d/{uid}/{uid}?{'&'.join(params)}"
 
 
 def to_target(component: str = "${__field.labels.component}") -> Json:

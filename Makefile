@@ -20,7 +20,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict exporter
+	$(BIN)/mypy --strict exporter dashboards
 
 pytest: $(STAMP)
 	$(BIN)/pytest

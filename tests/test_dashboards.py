@@ -16,8 +16,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import yaml
-from dashboards import conventions, generate
 
+from dashboards import conventions, generate
 from tests.dashboard_support import (
     DASHBOARDS,
     DATASOURCE,

@@ -260,7 +260,7 @@ def _latency_and_failures() -> list[Json]:
         "histogram; targets with the histogram switched off are not in it).",
         [
             Query(
-                "component_quantile:pitwatch_probe_latency_seconds:histogram_quantile5m"
+                "component_percentile:pitwatch_probe_latency_seconds:histogram_quantile5m"
                 f'{{percentile="95", {P}}}',
                 "{{component}}",
             )
@@ -340,7 +340,7 @@ def _traffic() -> list[Json]:
                 "{{component}} real",
             ),
             Query(
-                "component_quantile:pitwatch_probe_latency_seconds:histogram_quantile5m"
+                "component_percentile:pitwatch_probe_latency_seconds:histogram_quantile5m"
                 f'{{percentile="95", {P}}} and on (platform, component) {logged}',
                 "{{component}} probes",
             ),

@@ -197,6 +197,10 @@ def test_gateway_fault_reaches_alertmanager_within_three_minutes(
             "the payments pager's notification printed",
             interval=0.5,
         )
+        match = printed.search(running.output())
+        assert match is not None
+        line_at = running.output().rindex("\n", 0, match.start()) + 1
+        _report(capsys, "printed:\n" + "\n".join(running.output()[line_at:].splitlines()[:2]))
 
         # Ctrl-C stops Prometheus and Alertmanager and removes the throwaway directory.
         workdir = re.search(r"^  files\s+(\S+)", running.output(), re.MULTILINE)

@@ -337,10 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stopping)
     signal.signal(signal.SIGTERM, stopping)
     try:
-        return run(args, stop)
+        status = run(args, stop)
     except StackError as exc:
         print(f"stack: {exc}", file=sys.stderr)
         return 1
+    say("stack stopped")
+    return status
 
 
 def run(args: argparse.Namespace, stop: threading.Event) -> int:

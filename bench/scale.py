@@ -57,13 +57,12 @@ def main() -> None:
             print(
                 f"pitwatch up with {args.targets} targets after {time.monotonic() - started:.1f}s"
             )
-            # one full interval so every target has been scheduled once
+            # every target scheduled at least once, then one more interval to settle; reading
+            # /metrics is itself work at 10,000 targets, so poll gently
             wait_until(
-                lambda: read(pitwatch).probes >= args.targets * 0.95,
-                interval * 3 + 30,
-                "warm-up",
-                1,
+                lambda: read(pitwatch).probes >= args.targets, interval * 4 + 60, "warm-up", 5
             )
+            time.sleep(interval)
             first = read(pitwatch)
             time.sleep(args.measure)
             last = read(pitwatch)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the real services the test suite runs (Prometheus + promtool, Alertmanager + amtool,
-# PostgreSQL, headless Chromium) from Debian's packages when they are missing.
+# PostgreSQL, headless Chromium; for deploy/: systemd-analyze, and kubectl for `kubectl kustomize`,
+# which runs offline) from Debian's packages when they are missing.
 # As root it runs apt-get; otherwise it prints the one command to run and exits 1.
 # With package names as arguments only those are checked (`make stack` needs just
 # prometheus and prometheus-alertmanager).
@@ -27,6 +28,8 @@ need prometheus-alertmanager amtool
 need postgresql '/usr/lib/postgresql/*/bin/initdb'
 need pgbouncer /usr/sbin/pgbouncer
 need chromium chromium
+need systemd systemd-analyze
+need kubernetes-client kubectl
 
 [ -z "$missing" ] && exit 0
 missing=${missing# }

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import gc
 import textwrap
 from collections.abc import Iterator
@@ -12,6 +13,14 @@ from pitwatch.scheduler import Scheduler
 from pitwatch.selfmetrics import SelfMetrics
 from pitwatch.store import Observation, ResultStore
 from tests.fake_platform import FakePlatform
+from tests.pg_cluster import PgCluster, running_cluster
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgCluster]:
+    """A real PostgreSQL primary and streaming replica, shared by the whole session."""
+    with running_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +46,11 @@ async def probe_target(config: Config, name: str | None = None) -> Observation:
     scheduler = Scheduler(store, SelfMetrics(), config.global_.max_concurrency)
     target = config.target(name) if name else config.targets[0]
     assert target is not None
-    return await scheduler.run_probe(target)
+    observation = await scheduler.run_probe(target)
+    # A closed TLS connection finishes its close_notify exchange in the background; let it,
+    # before the test's event loop ends under it.
+    await asyncio.sleep(0.05)
+    return observation
 
 
 def one_target(body: str, interval: str = "10s", timeout: str = "2s") -> str:

@@ -104,9 +104,12 @@ class DnsServer:
         self._server = await asyncio.start_server(self._serve_tcp, sock=self._tcp)
 
     async def _stop(self) -> None:
-        for task in list(self._tasks):
+        # Every task of this loop, TCP connection handlers included: a handler left pending
+        # when the loop closes never closes its transport.
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*others, return_exceptions=True)
         if self._transport is not None:
             self._transport.close()
         if self._server is not None:

@@ -139,17 +139,70 @@ async def _banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
     writer.close()
 
 
-class FakePlatform:
+class LoopThread:
+    """Servers on their own event loop in a daemon thread, so the test's loop (or a pitwatch
+    subprocess) can talk to them while the test waits. Subclasses start them in ``_start``."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runners: list[web.AppRunner] = []
+        self._servers: list[asyncio.Server] = []
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    async def _start(self) -> None:
+        raise NotImplementedError
+
+    async def _stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        for runner in self._runners:
+            await runner.cleanup()
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+
+    async def _site(self, app: web.Application, context: ssl.SSLContext | None = None) -> int:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+        await site.start()
+        self._runners.append(runner)
+        server: Any = site._server  # the bound port is only known here
+        return int(server.sockets[0].getsockname()[1])
+
+
+class ServerThread(LoopThread):
+    """One aiohttp app on 127.0.0.1, port 0."""
+
+    def __init__(self, app: web.Application) -> None:
+        super().__init__()
+        self.app = app
+        self.port = 0
+
+    async def _start(self) -> None:
+        self.port = await self._site(self.app)
+
+
+class FakePlatform(LoopThread):
     def __init__(self, workdir: Path) -> None:
+        super().__init__()
         self.workdir = workdir
         self.switches: dict[str, int] = {}
         self.slow_load = Concurrency()
         self.ports: dict[str, int] = {}
         self.connections: dict[str, int] = {}
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runners: list[web.AppRunner] = []
-        self._servers: list[asyncio.Server] = []
         self.ca = trustme.CA()
         self.ca_file = workdir / "ca.pem"
         self.ca.cert_pem.write_to_path(str(self.ca_file))
@@ -168,18 +221,6 @@ class FakePlatform:
     def set_switch(self, name: str, status: int) -> None:
         self.switches[name] = status
 
-    # -- lifecycle -----------------------------------------------------------------------
-    def __enter__(self) -> Self:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
     async def _start(self) -> None:
         app = _app(self.switches, self.slow_load)
         self.ports["http"] = await self._site(app, None)
@@ -194,16 +235,6 @@ class FakePlatform:
             self.ports[name] = await self._raw(name, handler)
         self.ports["banner_tls"] = await self._raw("banner_tls", _banner, self._tls(CERT_EXPIRY))
 
-    async def _stop(self) -> None:
-        for server in self._servers:
-            server.close()
-        for runner in self._runners:
-            await runner.cleanup()
-        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
-
     def _tls(self, not_after: datetime) -> ssl.SSLContext:
         cert = self.ca.issue_cert(
             "localhost",
@@ -216,21 +247,15 @@ class FakePlatform:
         cert.configure_cert(context)
         return context
 
-    async def _site(self, app: web.Application, context: ssl.SSLContext | None) -> int:
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-        await site.start()
-        self._runners.append(runner)
-        server: Any = site._server  # the bound port is only known here
-        return int(server.sockets[0].getsockname()[1])
-
     async def _raw(self, name: str, handler: Handler, context: ssl.SSLContext | None = None) -> int:
         self.connections[name] = 0
 
         async def counted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.connections[name] += 1
-            await handler(reader, writer)
+            try:
+                await handler(reader, writer)
+            finally:  # also when shutdown cancels a handler that never finishes (silent)
+                writer.close()
 
         server = await asyncio.start_server(counted, "127.0.0.1", 0, ssl=context)
         self._servers.append(server)

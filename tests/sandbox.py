@@ -24,6 +24,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 _SIOCGIFFLAGS = 0x8913
@@ -68,6 +69,27 @@ class Sandbox:
             timeout=timeout,
             check=False,
         )
+
+
+def offline_resolver(directory: Path) -> dict[str, str]:
+    """Files that make the system resolver a DNS server on 127.0.0.1:53 (started by
+    ``tests.probe_once --serve-dns 53``) with a minimal /etc/hosts."""
+    resolv = directory / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    hosts = directory / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    return {"/etc/resolv.conf": str(resolv), "/etc/hosts": str(hosts)}
+
+
+def probe_offline(config: Path) -> dict[str, Any]:
+    """Probe every target of ``config`` once in a private network namespace whose resolver
+    serves only ``pitwatch.test``: a lookup of any other name fails, and no packet of it
+    leaves this machine (as a lookup through the host's own resolver would)."""
+    sandbox = Sandbox(files=offline_resolver(config.parent))
+    run = sandbox.run(sys.executable, "-m", "tests.probe_once", str(config), "--serve-dns", "53")
+    assert run.returncode == 0, run.stderr
+    results: dict[str, Any] = json.loads(run.stdout)
+    return results
 
 
 def _loopback_up() -> None:

@@ -16,7 +16,7 @@ from pitwatch.reasons import Reason
 from pitwatch.store import Observation
 from tests.conftest import config_from, one_target, probe_target, samples_of, write_config
 from tests.dns_server import DnsServer
-from tests.sandbox import Sandbox
+from tests.sandbox import Sandbox, offline_resolver
 from tests.services import (
     REPO,
     Pitwatch,
@@ -335,14 +335,6 @@ def test_config_errors(tmp_path: Path, keys: str, message: str) -> None:
     assert f': target "t": {message}' in problems[0], problems[0]
 
 
-def _hosts_and_resolver(tmp_path: Path) -> dict[str, str]:
-    resolv = tmp_path / "resolv.conf"
-    resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
-    hosts = tmp_path / "hosts"
-    hosts.write_text("127.0.0.1 localhost\n")
-    return {"/etc/resolv.conf": str(resolv), "/etc/hosts": str(hosts)}
-
-
 def test_system_resolver_and_server_names(tmp_path: Path) -> None:
     """In a private network and mount namespace, /etc/resolv.conf points at a DNS server
     on 127.0.0.1:53: the default server, and server names resolve through it."""
@@ -366,7 +358,7 @@ def test_system_resolver_and_server_names(tmp_path: Path) -> None:
             query_name: lobby.pitwatch.test
         """,
     )
-    sandbox = Sandbox(files=_hosts_and_resolver(tmp_path))
+    sandbox = Sandbox(files=offline_resolver(tmp_path))
     run = sandbox.run(sys.executable, "-m", "tests.probe_once", str(config), "--serve-dns", "53")
     assert run.returncode == 0, run.stderr
     results = json.loads(run.stdout)

@@ -11,8 +11,9 @@ from pitwatch.probes import http
 from pitwatch.reasons import Reason
 from pitwatch.result import ProbeContext
 from pitwatch.store import Observation
-from tests.conftest import config_from, one_target, probe_target, samples_of
+from tests.conftest import config_from, one_target, probe_target, samples_of, write_config
 from tests.fake_platform import CERT_EXPIRY, EXPIRED, FakePlatform
+from tests.sandbox import probe_offline
 from tests.services import free_port
 
 
@@ -180,10 +181,11 @@ async def test_server_name_override(
         assert "hostname mismatch" in observation.result.message
 
 
-async def test_unknown_host_is_dns(tmp_path: Path) -> None:
-    observation = await http_probe(tmp_path, "probe: http\nurl: http://no-such-host.invalid/")
-    assert observation.result.reason is Reason.DNS
-    assert observation.result.message == "cannot resolve no-such-host.invalid"
+def test_unknown_host_is_dns(tmp_path: Path) -> None:
+    config = write_config(tmp_path, one_target("probe: http\nurl: http://no-such-host.invalid/"))
+    result = probe_offline(config)["t"]
+    assert result["reason"] == "dns"
+    assert result["message"] == "cannot resolve no-such-host.invalid"
 
 
 async def test_headers_are_sent_and_kept_secret(

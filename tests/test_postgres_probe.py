@@ -20,7 +20,7 @@ from pitwatch.probes import postgres
 from pitwatch.reasons import Reason
 from pitwatch.result import ProbeContext
 from pitwatch.store import Observation
-from tests.conftest import config_from, one_target, probe_target, samples_of
+from tests.conftest import config_from, one_target, probe_target, samples_of, write_config
 from tests.fake_platform import counting_listener
 from tests.pg_cluster import (
     CERT_EXPIRY,
@@ -33,8 +33,8 @@ from tests.pg_cluster import (
     PgCluster,
     PgServer,
     running_bouncer,
-    running_cluster,
 )
+from tests.sandbox import probe_offline
 from tests.services import (
     REPO,
     Pitwatch,
@@ -49,12 +49,6 @@ STUCK_WITHDRAWALS = (
     "SELECT count(*) FROM withdrawals "
     "WHERE status = 'pending' AND created_at < now() - interval '10 minutes'"
 )
-
-
-@pytest.fixture(scope="session")
-def pg() -> Iterator[PgCluster]:
-    with running_cluster() as cluster:
-        yield cluster
 
 
 @pytest.fixture(scope="session")
@@ -240,10 +234,13 @@ async def test_not_postgres_fails_without_a_hang(tmp_path: Path, sslmode: str) -
         assert result.message == f"127.0.0.1:{port} closed the connection during the handshake"
 
 
-async def test_unknown_host_is_dns(tmp_path: Path) -> None:
-    observation = await pg_probe(tmp_path, "probe: postgres\nhost: no-such-host.invalid\nuser: u")
-    assert observation.result.reason is Reason.DNS
-    assert observation.result.message.startswith("cannot resolve no-such-host.invalid: ")
+def test_unknown_host_is_dns(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, one_target("probe: postgres\nhost: no-such-host.invalid\nuser: u")
+    )
+    result = probe_offline(config)["t"]
+    assert result["reason"] == "dns"
+    assert result["message"].startswith("cannot resolve no-such-host.invalid: ")
 
 
 async def test_wrong_password_is_auth(pg: PgCluster, tmp_path: Path) -> None:

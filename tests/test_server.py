@@ -90,9 +90,11 @@ async def test_probe_endpoint_returns_only_that_target(client: Client) -> None:
         in text
     )
     assert 'pitwatch_http_status_code{target="lobby"' in text
-    assert (
-        "psp" not in text and "pitwatch_host_" not in text and "pitwatch_probes_total" not in text
-    )
+    assert [line for line in text.splitlines() if "psp" in line] == []
+    assert "pitwatch_host_" not in text and "pitwatch_build_info" not in text
+    # a target of this replica counts the probe and answers with all its series
+    assert 'pitwatch_probes_total{target="lobby"' in text
+    assert 'pitwatch_target_objective_ratio{target="lobby"' in text
 
 
 async def test_probe_endpoint_never_probes_an_address(client: Client) -> None:
@@ -162,3 +164,24 @@ async def test_status_page_lists_targets_and_escapes(
     assert "<script" not in page
     assert platform.http_url() not in page  # URLs can carry tokens: the page names targets
     assert "&lt;b&gt;Evolution&lt;/b&gt; lobby" in page and "<b>Evolution</b>" not in page
+
+
+async def test_without_a_schedule_probes_run_only_on_request(
+    platform: FakePlatform, tmp_path: Path
+) -> None:
+    path = write_config(tmp_path, platform_config(platform))
+    exporter = Exporter(load_config(path), path, schedule=False)
+    async with TestClient(TestServer(make_app(exporter))) as client:
+        await asyncio.sleep(0.6)  # three intervals: a scheduled exporter would have probed
+        text = await (await client.get("/metrics")).text()
+        assert (
+            'pitwatch_probes_total{target="lobby",component="game_provider",tier="2",team="integrations",platform="test",result="success"} 0'
+            in text
+        )
+        for expected in (1, 2):
+            body = await (await client.get("/probe", params={"target": "lobby"})).text()
+            assert f'result="success"}} {expected}' in body
+            assert 'pitwatch_probe_latency_seconds_count{target="lobby"' in body
+        text = await (await client.get("/metrics")).text()
+        assert 'team="integrations",platform="test",result="success"} 2' in text
+        assert 'pitwatch_probe_success{target="psp"' not in text  # never asked for

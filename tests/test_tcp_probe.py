@@ -7,8 +7,9 @@ import pytest
 
 from pitwatch.reasons import Reason
 from pitwatch.store import Observation
-from tests.conftest import config_from, one_target, probe_target, samples_of
+from tests.conftest import config_from, one_target, probe_target, samples_of, write_config
 from tests.fake_platform import CERT_EXPIRY, FakePlatform
+from tests.sandbox import probe_offline
 from tests.services import free_port
 
 
@@ -88,9 +89,11 @@ async def test_tls_against_plain_server_is_tls(platform: FakePlatform, tmp_path:
     assert observation.result.reason is Reason.TLS, observation.result.message
 
 
-async def test_unknown_host_is_dns(tmp_path: Path) -> None:
-    observation = await tcp_probe(tmp_path, "probe: tcp\naddress: no-such-host.invalid:25")
-    assert observation.result.reason is Reason.DNS
+def test_unknown_host_is_dns(tmp_path: Path) -> None:
+    config = write_config(tmp_path, one_target("probe: tcp\naddress: no-such-host.invalid:25"))
+    result = probe_offline(config)["t"]
+    assert result["reason"] == "dns"
+    assert result["message"].startswith("cannot resolve no-such-host.invalid: ")
 
 
 def _ipv6_loopback() -> bool:

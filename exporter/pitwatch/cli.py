@@ -57,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="info", choices=LEVELS)
     run.add_argument("--log-format", default="text", choices=("text", "json"))
     run.add_argument(
+        "--no-schedule",
+        action="store_true",
+        default=os.environ.get("PITWATCH_NO_SCHEDULE", "") not in ("", "0", "false"),
+        help="probe only when /probe asks (Prometheus drives the probes, blackbox style): no "
+        "own schedule; default $PITWATCH_NO_SCHEDULE",
+    )
+    run.add_argument(
         "--shard",
         default=os.environ.get("PITWATCH_SHARD"),
         help="I/N: probe only this replica's share of the targets (0-based I), or auto/N to take "
@@ -114,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
-    return asyncio.run(serve(config, args.config, host, port, shard))
+    return asyncio.run(
+        serve(config, args.config, host, port, shard=shard, schedule=not args.no_schedule)
+    )
 
 
 async def serve(
@@ -122,12 +131,14 @@ async def serve(
     config_path: Path | None,
     host: str | None,
     port: int,
+    *,
     shard: Shard | None = None,
+    schedule: bool = True,
 ) -> int:
     from pitwatch.runtime import Exporter
     from pitwatch.server import make_app
 
-    exporter = Exporter(config, config_path, shard)
+    exporter = Exporter(config, config_path, shard, schedule=schedule)
     runner = web.AppRunner(
         make_app(exporter), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS
     )

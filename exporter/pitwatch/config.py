@@ -386,9 +386,11 @@ def _cross_check(
             f"{format_duration(global_.interval)}",
             ("global",),
         )
+    # Names of targets that failed validation count too: one mistake, one message.
+    known = set(first_seen) | set(problems.target_names.values())
     for index, shared in enumerate(document.maintenance):
         for position, name in enumerate(shared.targets):
-            if name not in first_seen:
+            if name not in known:
                 problems.add(
                     ("maintenance", index, "targets", position),
                     f'maintenance names unknown target "{name}"',

@@ -26,12 +26,19 @@ _THREAD_RENDER_PARTS = 2000
 
 class Exporter:
     def __init__(
-        self, config: Config, config_path: Path | None = None, shard: Shard | None = None
+        self,
+        config: Config,
+        config_path: Path | None = None,
+        shard: Shard | None = None,
+        *,
+        schedule: bool = True,
     ) -> None:
         self.config = config
         """The whole config: ``/probe`` serves every configured target, whatever the shard."""
         self.config_path = config_path
         self.shard = shard
+        self.schedule = schedule
+        """False: probe only when ``/probe`` asks (Prometheus decides when, and where)."""
         self.metrics = SelfMetrics()
         self.store = ResultStore()
         self.scheduler = Scheduler(self.store, self.metrics, config.global_.max_concurrency)
@@ -71,12 +78,14 @@ class Exporter:
             shard = self.shard
             owned = replace(config, targets=tuple(t for t in config.targets if shard.owns(t.name)))
         self.store.apply_config(owned)
-        self.scheduler.apply(owned.targets, config.global_.max_concurrency)
+        scheduled = owned.targets if self.schedule else ()
+        self.scheduler.apply(scheduled, config.global_.max_concurrency)
         if config.host.enabled:
             self._host = HostCollector(config.host, config.global_.labels)
         else:
             self._host = None
             self.store.set_source(HOST_SOURCE, {})
+            self.metrics.host_success.set(1)
 
     # -- reload ----------------------------------------------------------------------------
     def request_reload(self) -> None:
@@ -121,11 +130,19 @@ class Exporter:
         return body
 
     async def probe_now(self, name: str) -> bytes | None:
-        """Probe a configured target now and render only its series; ``None`` if unknown."""
+        """Probe a configured target now and render only its series; ``None`` if unknown.
+
+        A target this replica keeps (its shard's, or every one with ``schedule`` off) counts
+        the probe like a scheduled one and answers with all its series, counters and histogram
+        included, so the rule pack works when Prometheus drives the probes. Another shard's
+        target answers with what this one probe measured."""
         target = self.config.target(name)
         if target is None:
             return None
         observation = await self.scheduler.run_probe(target)
+        if name in self.store.records:
+            self.scheduler.record(target, observation)
+            return join_families([self.store.fragments_of(name)])
         return join_families([render_single(target, observation)])
 
     # -- background loops ------------------------------------------------------------------
@@ -146,14 +163,14 @@ class Exporter:
                         fragments = await asyncio.shield(pending)
                 except TimeoutError:
                     log.warning("host metrics collection is hanging (a dead mount?)")
-                    self.metrics.host_errors.set(0)
+                    self.metrics.host_success.set(0)
                 except Exception:
                     log.exception("host metrics collection failed")
-                    self.metrics.host_errors.set(0)
+                    self.metrics.host_success.set(0)
                 else:
                     if self._host is collector:
                         self.store.set_source(HOST_SOURCE, fragments)
-                    self.metrics.host_errors.set(1)
+                    self.metrics.host_success.set(1)
             due = max(due + interval, loop.time())
             await asyncio.sleep(due - loop.time())
 

@@ -111,7 +111,10 @@ class Scheduler:
                     self.store.skipped(target.name)
 
     async def _probe_and_store(self, target: Target, due: float) -> None:
-        observation = await self.run_probe(target, due)
+        self.record(target, await self.run_probe(target, due))
+
+    def record(self, target: Target, observation: Observation) -> None:
+        """Store a finished probe and log the target going down or coming back."""
         before = self.store.record(target.name, observation)
         _log_transition(target, before, observation)
 

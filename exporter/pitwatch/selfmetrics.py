@@ -61,11 +61,13 @@ class SelfMetrics:
             buckets=RENDER_BUCKETS,
             registry=registry,
         )
-        self.host_errors = Gauge(
+        self.host_success = Gauge(
             "pitwatch_host_collection_success",
-            "1 if the last collection of host metrics succeeded, else 0.",
+            "0 if the last collection of host metrics failed or hung, else 1 (also 1 when host "
+            "metrics are switched off).",
             registry=registry,
         )
+        self.host_success.set(1)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

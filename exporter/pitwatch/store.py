@@ -22,6 +22,7 @@ from pitwatch.reasons import Reason
 from pitwatch.result import ProbeResult
 
 HISTORY_LENGTH = 60
+FAILURES_KEPT = 10
 HOST_SOURCE = "\x00host"
 """Source key of the host's lines; cannot clash with a target name."""
 
@@ -80,6 +81,9 @@ class TargetRecord:
     """The prober's own state across probes (e.g. a log file's read offset)."""
     latest: Observation | None = None
     last_failure: Observation | None = None
+    failures: deque[Observation] = field(default_factory=lambda: deque(maxlen=FAILURES_KEPT))
+    """The last few failed probes, kept however many successes follow (blackbox's history
+    loses failures among successes; the person on call wants exactly those)."""
     changed_at: float | None = None
     """Unix time the target last went up or down (or was first probed)."""
     history: deque[tuple[float, bool, str]] = field(
@@ -136,6 +140,7 @@ class ResultStore:
         result = observation.result
         if not result.success:
             record.last_failure = observation
+            record.failures.append(observation)
         if before is None or before != result.success:
             record.changed_at = observation.finished_at
         record.history.append(
@@ -169,6 +174,10 @@ class ResultStore:
                 parts.append(family.header)
                 parts.extend(sources.values())
         return parts
+
+    def fragments_of(self, key: str) -> Fragments:
+        """Every line one source contributes, by family (for ``/probe``)."""
+        return {name: sources[key] for name, sources in self.fragments.items() if key in sources}
 
     def __iter__(self) -> Iterator[TargetRecord]:
         return iter(self.records.values())

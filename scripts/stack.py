@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""``make stack``: a real Prometheus and Alertmanager on loopback, running the shipped rules
-(``rules/*.yml``) and the shipped routing (``deploy/alertmanager/alertmanager.yml``), scraping
-the exporter of ``pitwatch demo`` (or any pitwatch) at 127.0.0.1:9469.
+"""``make stack``: a real Prometheus and Alertmanager on loopback, running the shipped
+Prometheus config (``deploy/prometheus/prometheus.yml``, with its rules: ``rules/*.yml``) and
+the shipped routing (``deploy/alertmanager/alertmanager.yml``), scraping the exporter of
+``pitwatch demo`` (or any pitwatch) at 127.0.0.1:9469.
 
 The shipped Alertmanager config sends to PagerDuty, Slack and e-mail with secrets read from
 files that do not exist here, so the stack runs a copy whose receivers all post to a webhook
@@ -14,7 +15,9 @@ Everything lives in a throwaway directory; Ctrl-C stops what this script started
 from __future__ import annotations
 
 import argparse
+import glob
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -35,7 +38,7 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-RULES = REPO / "rules"
+PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
 ALERTMANAGER_DIR = REPO / "deploy" / "alertmanager"
 DASHBOARDS = REPO / "dashboards"
 GRAFANA_DEPLOY = REPO / "deploy" / "grafana"
@@ -85,15 +88,29 @@ def _resolved(receiver: dict[str, Any]) -> bool:
     return True
 
 
-def prometheus_config(
-    exporter: str, alertmanager: str, interval: str, rule_files: list[Path]
+def local_prometheus_config(
+    exporter: str, alertmanager: str, interval: str | None = None
 ) -> dict[str, Any]:
-    return {
-        "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "rule_files": [str(path) for path in rule_files],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
-        "scrape_configs": [{"job_name": "pitwatch", "static_configs": [{"targets": [exporter]}]}],
-    }
+    """The shipped deploy/prometheus/prometheus.yml with its addresses pointed at this machine
+    (``localhost`` may resolve to ::1 where only 127.0.0.1 listens) and its rule file patterns
+    made absolute; ``interval`` overrides the scrape and evaluation interval."""
+    config: dict[str, Any] = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    config["rule_files"] = [
+        os.path.normpath(PROMETHEUS_CONFIG.parent / pattern) for pattern in config["rule_files"]
+    ]
+    config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [alertmanager]}]}]
+    jobs = [job for job in config["scrape_configs"] if job["job_name"] == "pitwatch"]
+    if len(jobs) != 1:
+        raise StackError(f"{PROMETHEUS_CONFIG} has no single scrape job named pitwatch")
+    jobs[0]["static_configs"] = [{"targets": [exporter]}]
+    if interval is not None:
+        config["global"]["scrape_interval"] = config["global"]["evaluation_interval"] = interval
+    return config
+
+
+def rule_files(config: dict[str, Any]) -> list[Path]:
+    """The files the config's rule_files patterns match."""
+    return sorted({Path(path) for pattern in config["rule_files"] for path in glob.glob(pattern)})
 
 
 def grafana_provisioning(directory: Path, prometheus_url: str, interval: str) -> Path:
@@ -321,8 +338,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--interval",
-        default="15s",
-        help="scrape and rule evaluation interval (default 15s, as in production)",
+        help="scrape and rule evaluation interval (default: deploy/prometheus/prometheus.yml's)",
     )
     return parser
 
@@ -347,9 +363,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, stop: threading.Event) -> int:
     prometheus_bin, alertmanager_bin = binaries()
-    rule_files = sorted(RULES.glob("*.yml"))
-    if not rule_files:
-        raise StackError(f"no rule files in {RULES}")
+    prom_settings = local_prometheus_config(
+        args.exporter, f"127.0.0.1:{args.alertmanager_port}", args.interval
+    )
+    rules = rule_files(prom_settings)
+    if not rules:
+        raise StackError(f"the rule_files of {PROMETHEUS_CONFIG} match no file")
+    interval = str(prom_settings["global"]["scrape_interval"])
     workdir = Path(tempfile.mkdtemp(prefix="pitwatch-stack-"))
     prometheus_url = f"http://127.0.0.1:{args.prometheus_port}"
     alertmanager_url = f"http://127.0.0.1:{args.alertmanager_port}"
@@ -383,12 +403,9 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
 
         prom_config = workdir / "prometheus.yml"
         prom_config.write_text(
-            yaml.safe_dump(
-                prometheus_config(
-                    args.exporter, f"127.0.0.1:{args.alertmanager_port}", args.interval, rule_files
-                ),
-                sort_keys=False,
-            )
+            "# A local copy of deploy/prometheus/prometheus.yml written by `make stack`:\n"
+            "# addresses on 127.0.0.1 and absolute rule paths, everything else is as shipped.\n"
+            + yaml.safe_dump(prom_settings, sort_keys=False)
         )
         prometheus = Process(
             "prometheus",
@@ -405,14 +422,15 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
         processes.append(prometheus)
         prometheus.start()
 
-        grafana = grafana_provisioning(workdir / "grafana", prometheus_url, args.interval)
+        grafana = grafana_provisioning(workdir / "grafana", prometheus_url, interval)
         say(
             _banner(
                 args,
                 prometheus_url=prometheus_url,
                 alertmanager_url=alertmanager_url,
                 webhook_url=webhook_url,
-                rule_files=rule_files,
+                rule_files=rules,
+                interval=interval,
                 workdir=workdir,
             )
         )
@@ -467,14 +485,15 @@ def _banner(
     alertmanager_url: str,
     webhook_url: str,
     rule_files: list[Path],
+    interval: str,
     workdir: Path,
 ) -> str:
     return f"""\
 pitwatch stack: Prometheus and Alertmanager on loopback, with the shipped rules and routes
 
   Prometheus    {prometheus_url}  (alerts: {prometheus_url}/alerts)
-                scrapes pitwatch at {args.exporter} every {args.interval}, evaluates \
-{len(rule_files)} rule files from rules/
+                as deploy/prometheus/prometheus.yml: scrapes pitwatch at {args.exporter}
+                every {interval}, evaluates the {len(rule_files)} rule files of rules/
   Alertmanager  {alertmanager_url}  (API: {alertmanager_url}/api/v2/alerts)
                 routes as deploy/alertmanager/alertmanager.yml; every receiver posts to
                 {webhook_url}/<receiver>, printed below

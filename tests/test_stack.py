@@ -59,6 +59,24 @@ def test_local_alertmanager_config_keeps_the_shipped_routing(tmp_path: Path) -> 
     run_tool("amtool", "check-config", str(path))
 
 
+def test_local_prometheus_config_is_the_shipped_one_on_loopback(tmp_path: Path) -> None:
+    shipped = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    local: dict[str, Any] = stack.local_prometheus_config("127.0.0.1:19469", "127.0.0.1:19093")
+    assert local["global"] == shipped["global"]
+    assert stack.rule_files(local) == sorted((REPO / "rules").glob("*.yml"))
+    assert local["alerting"]["alertmanagers"] == [
+        {"static_configs": [{"targets": ["127.0.0.1:19093"]}]}
+    ]
+    (job,) = local["scrape_configs"]
+    assert job == {"job_name": "pitwatch", "static_configs": [{"targets": ["127.0.0.1:19469"]}]}
+    faster = stack.local_prometheus_config("127.0.0.1:19469", "127.0.0.1:19093", "5s")
+    assert faster["global"] == {"scrape_interval": "5s", "evaluation_interval": "5s"}
+
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(local))
+    run_tool("promtool", "check", "config", str(path))
+
+
 def test_grafana_provisioning_points_at_the_stack(tmp_path: Path) -> None:
     provisioning: Path = stack.grafana_provisioning(tmp_path, "http://127.0.0.1:9090", "15s")
     (datasource_file,) = (provisioning / "datasources").glob("*.yml")

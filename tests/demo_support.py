@@ -10,6 +10,7 @@ Tests of other parts (dashboards, the stack) can start one the same way::
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pitwatch.demo.catalog import SERVICES
 from pitwatch.demo.config import TRAFFIC_TARGET
-from tests.services import Service, http_get, wait_until
+from tests.services import Service, http_get, http_post, wait_until
 
 TARGETS = frozenset(
     {s.name for s in SERVICES if s.role != "aggregator"} | {TRAFFIC_TARGET},
@@ -108,6 +109,13 @@ class DemoProcess(Service):
         result = pitwatch("demo", "fault", "--state-file", str(self.state_file), service, fault)
         assert result.returncode == 0, result.stderr
         return result.stdout
+
+    def set_fault(self, service: str, fault: str) -> None:
+        """Switch a fault through the control endpoint the command line talks to (without
+        starting a Python for it)."""
+        control = json.loads(self.state_file.read_text())["control_url"]
+        status, body = http_post(f"{control}/faults/{service}", fault.encode(), "text/plain")
+        assert status == 200, body
 
     def success(self) -> dict[str, float]:
         return by_target(self.metrics(), "pitwatch_probe_success")

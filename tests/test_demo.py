@@ -32,7 +32,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
     with DemoProcess(tmp_path_factory.mktemp("demo")) as running:
         running.wait_until_healthy()
         yield running
-        running.fault("all", "ok")
+        running.set_fault("all", "ok")
 
 
 # -- faults, as the command line takes them -------------------------------------------------
@@ -148,7 +148,7 @@ def _break_and_mend(
         return all(success[t] == 0 and errors[t] > before[t] for t in broken)
 
     wait_until(failing, FAULT_WAIT, f"{', '.join(broken)} failing with reason {reason}")
-    assert demo.fault(service, "ok").strip() == f"{service}: {fault} -> ok"
+    demo.set_fault(service, "ok")
     wait_until(
         lambda: all(demo.success()[t] == 1 for t in broken), FAULT_WAIT, f"{service} recovered"
     )
@@ -173,7 +173,7 @@ def test_fault_fails_the_target(demo: DemoProcess, service: str, fault: str, rea
 def test_aggregator_down_takes_its_providers_down(demo: DemoProcess) -> None:
     direct = ("gp-aurora-live", "gp-boreal-slots", "gp-cobalt-crash")
     before = _errors(demo, "connect")
-    demo.fault(AGGREGATOR, "down")
+    assert demo.fault(AGGREGATOR, "down").strip() == f"{AGGREGATOR}: ok -> down"
     try:
 
         def providers_down() -> bool:
@@ -184,7 +184,7 @@ def test_aggregator_down_takes_its_providers_down(demo: DemoProcess) -> None:
         success = demo.success()
         assert [p for p in direct if success[p] != 1] == []
     finally:
-        demo.fault(AGGREGATOR, "ok")
+        demo.set_fault(AGGREGATOR, "ok")
     wait_until(
         lambda: all(demo.success()[p] == 1 for p in AGGREGATED), FAULT_WAIT, "providers back"
     )
@@ -201,7 +201,7 @@ def test_slow_keeps_the_target_up_but_slower(demo: DemoProcess) -> None:
 
     usual = max(duration() for _ in range(3))
     failures = by_target(demo.metrics(), "pitwatch_probes_total", result="failure")[target]
-    demo.fault(target, "slow")
+    demo.set_fault(target, "slow")
     try:
         # 30% of the 0.8s timeout (1s interval) on top of a latency of a few milliseconds.
         wait_until(lambda: duration() > usual + 0.15, FAULT_WAIT, f"{target} answering slower")
@@ -212,7 +212,7 @@ def test_slow_keeps_the_target_up_but_slower(demo: DemoProcess) -> None:
         after = by_target(demo.metrics(), "pitwatch_probes_total", result="failure")[target]
         assert after == failures, "a slow target must still answer in time"
     finally:
-        demo.fault(target, "ok")
+        demo.set_fault(target, "ok")
     wait_until(lambda: duration() < usual + 0.15, FAULT_WAIT, f"{target} fast again")
 
 
@@ -228,12 +228,12 @@ def test_errors_fail_some_probes(demo: DemoProcess) -> None:
         )
 
     ok_before, failed_before, status_before = counts()
-    demo.fault(target, "errors=0.2")
+    demo.set_fault(target, "errors=0.2")
     try:
 
         def mixed() -> bool:
             ok, failed, _ = counts()
-            return ok >= ok_before + 4 and failed >= failed_before + 2
+            return ok >= ok_before + 2 and failed >= failed_before + 1
 
         wait_until(mixed, 45, f"{target} failing some probes and passing others")
         ok, failed, status = counts()
@@ -241,7 +241,7 @@ def test_errors_fail_some_probes(demo: DemoProcess) -> None:
         assert status - status_before == failed - failed_before
         assert ok - ok_before > failed - failed_before
     finally:
-        demo.fault(target, "ok")
+        demo.set_fault(target, "ok")
 
 
 def test_a_fault_behind_the_api_shows_in_its_real_traffic(demo: DemoProcess) -> None:
@@ -254,11 +254,11 @@ def test_a_fault_behind_the_api_shows_in_its_real_traffic(demo: DemoProcess) -> 
         )
 
     before = failed_bets()
-    demo.fault("wallet-api", "down")  # bets need the wallet: players get 502s
+    demo.set_fault("wallet-api", "down")  # bets need the wallet: players get 502s
     try:
         wait_until(lambda: failed_bets() >= before + 5, FAULT_WAIT, "failed bets in the log")
     finally:
-        demo.fault("wallet-api", "ok")
+        demo.set_fault("wallet-api", "ok")
 
 
 # -- the control command line -------------------------------------------------------------------
@@ -320,8 +320,8 @@ def test_stops_cleanly_on_ctrl_c_even_with_hung_requests(tmp_path: Path) -> None
         config = demo.config_path()
         assert config.exists()
         assert "psp-northpay down" in demo.output()  # the banner says how to inject a fault
-        demo.fault("kyc-verify", "hang")
-        demo.fault("session-cache", "hang")
+        demo.set_fault("kyc-verify", "hang")
+        demo.set_fault("session-cache", "hang")
         wait_until(lambda: demo.success()["kyc-verify"] == 0, FAULT_WAIT, "kyc-verify hanging")
         assert demo.process is not None
         started = time.monotonic()
@@ -336,13 +336,6 @@ def test_stops_cleanly_on_ctrl_c_even_with_hung_requests(tmp_path: Path) -> None
     assert not demo.state_file.exists()
     assert not config.parent.exists(), "the demo's temporary directory is left behind"
     assert not answers(f"{demo.url}/-/ready")
-
-
-def test_sigterm_stops_it_too(tmp_path: Path) -> None:
-    demo = DemoProcess(tmp_path / "demo").start()
-    assert demo.stop() == 0
-    assert demo.output().rstrip().endswith("demo stopped")
-    assert not demo.state_file.exists()
 
 
 def test_port_taken_is_one_clear_line(tmp_path: Path) -> None:
@@ -364,14 +357,17 @@ def test_port_taken_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_incident_tour_plays_through(tmp_path: Path) -> None:
-    pace = 6
+    pace = 5
     demo = DemoProcess(tmp_path / "tour", "--incident-tour", "--tour-pace", f"{pace}s").start()
     try:
         wait_until(lambda: "Tour over" in demo.output(), 120, "the end of the tour", interval=0.5)
-        output = demo.output()
         assert demo.success() == dict.fromkeys(TARGETS, 1.0)
     finally:
-        demo.stop()
+        stopped = demo.stop()  # SIGTERM, as a service manager would
+    output = demo.output()
+    assert stopped == 0, output
+    assert output.rstrip().endswith("demo stopped")
+    assert not demo.state_file.exists()
     acts = [
         "1/4  A game provider slows down",
         "2/4  A payment gateway fails",

@@ -471,7 +471,7 @@ def _watch(
             else:
                 say(
                     f"[{_clock()}] Prometheus cannot scrape pitwatch at {args.exporter}: start "
-                    "`make demo` in another terminal (PitwatchExporterDown fires after 5m)"
+                    "`make demo` in another terminal (or PitwatchExporterDown fires in 3m)"
                 )
             last = health
     say("stopping Prometheus and Alertmanager ...")

@@ -4,6 +4,9 @@ found through a state file the demo writes when it starts and removes when it st
 - ``GET /faults``: every service and its current fault.
 - ``POST /faults/<service>`` with the fault as the body (``down``, ``slow``, ``errors=0.2``,
   ``hang``, ``ok``); ``all`` with ``ok`` clears every fault.
+
+It listens on 127.0.0.1 only. Two demos with the same state file: the newer one takes it
+over, and each removes it on exit only while it is still its own.
 """
 
 from __future__ import annotations

@@ -4,11 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LISTEN ?= :9469
+DEMO_ARGS ?=
+STACK_ARGS ?=
 
-.PHONY: run test check deps venv lint typecheck pytest bench clean
+.PHONY: run demo stack test check deps venv lint typecheck pytest bench clean
 
 run: $(STAMP)
 	$(BIN)/pitwatch run --listen $(LISTEN)
+
+# The simulated platform and the exporter probing it, on $(LISTEN) like `make run` (stop that
+# one first). DEMO_ARGS=--incident-tour plays a scripted incident.
+demo: $(STAMP)
+	$(BIN)/pitwatch demo --listen $(LISTEN) $(DEMO_ARGS)
+
+# Prometheus (:9090) and Alertmanager (:9093) with rules/ and the shipped routing, scraping
+# 127.0.0.1:9469; installs the Debian packages when missing. STACK_ARGS=--help for the options.
+stack: $(STAMP)
+	$(BIN)/python scripts/stack.py $(STACK_ARGS)
 
 test: deps $(STAMP)
 	$(MAKE) check

@@ -35,7 +35,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict exporter dashboards
 
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 4
 
 deps:
 	./scripts/install-test-deps.sh

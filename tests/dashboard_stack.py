@@ -1,16 +1,16 @@
-"""A live stack for the dashboard queries: a real ``pitwatch run`` probing real servers on
-127.0.0.1, and a real Prometheus scraping it every second with the whole rule pack loaded.
+"""A live stack for the dashboard queries: ``pitwatch demo`` (the simulated platform and its
+exporter) plus a companion ``pitwatch run`` for what a simulation cannot offer, both scraped
+every second by a real Prometheus with the whole rule pack loaded.
 
-The config gives every panel something to show: every component kind the overview has a
-tile for, http (plain, TLS, failing), tcp, flow, dns, icmp, postgres (a primary and a
-streaming replica), process, a backup file, an access log that keeps growing, a target in
-a maintenance window, and two failing game providers out of three, so that a fleet alert
-fires and the alert panels have rows.
+The demo brings the API, wallet, eight game providers behind and beside an aggregator, three
+payment gateways, KYC, a cache, a canary and the API's real access log; its aggregator is
+switched off, so most providers are down and the fleet alert fires. The companion adds a TLS
+endpoint (certificate expiry), DNS, ICMP, a real PostgreSQL primary and streaming replica,
+processes, a backup file and a target in a maintenance window.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -21,52 +21,16 @@ from typing import Any
 
 import yaml
 
+from pitwatch.demo.config import PLATFORM_LABEL
 from tests.dashboard_support import RULES
+from tests.demo_support import DemoProcess
 from tests.dns_server import DnsServer
 from tests.fake_platform import FakePlatform
 from tests.pg_cluster import DATABASE, PROBE_USER, PgCluster, running_cluster
-from tests.services import Pitwatch, Prometheus, free_port, wait_until
+from tests.services import Pitwatch, Prometheus, wait_until
 
 SCRAPE_INTERVAL = "1s"
-PLATFORM = "test-eu"
-ACCESS_LINES = (
-    ("GET /api/bets/7 HTTP/1.1", 200, "0.041"),
-    ("POST /api/wallet/deposit HTTP/1.1", 200, "0.180"),
-    ("GET /lobby HTTP/1.1", 200, "0.012"),
-    ("GET /api/bets/8 HTTP/1.1", 503, "1.200"),
-    ("GET /missing HTTP/1.1", 404, "0.003"),
-)
-
-
-class AccessLog:
-    """A combined-format access log (with ``$request_time`` appended) that a thread keeps
-    writing to, with some 5xx among the 2xx."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.path.touch()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._write, daemon=True)
-
-    def _write(self) -> None:
-        index = 0
-        while not self._stop.wait(0.05):
-            request, status, seconds = ACCESS_LINES[index % len(ACCESS_LINES)]
-            stamp = datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
-            line = (
-                f'192.0.2.7 - - [{stamp}] "{request}" {status} 512 "-" "pitwatch-test" {seconds}\n'
-            )
-            with self.path.open("a") as log:
-                log.write(line)
-            index += 1
-
-    def __enter__(self) -> AccessLog:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
+PLATFORM = PLATFORM_LABEL  # the companion's series sit next to the demo's
 
 
 def _target(
@@ -75,8 +39,8 @@ def _target(
     return {"name": name, "component": component, "tier": tier, "team": "team-a", **probe, **extra}
 
 
-def pitwatch_config(
-    workdir: Path, platform: FakePlatform, dns: DnsServer, pg: PgCluster, log: Path
+def companion_config(
+    workdir: Path, platform: FakePlatform, dns: DnsServer, pg: PgCluster
 ) -> dict[str, Any]:
     password = pg.password_file(workdir)
     backups = workdir / "backups"
@@ -107,69 +71,17 @@ def pitwatch_config(
             ],
         }
 
-    http = {"probe": "http", "url": platform.http_url("/ok")}
     targets = [
-        _target("core-api", "api", 1, http),
         _target(
-            "wallet-api",
+            "edge-tls",
             "api",
-            1,
+            2,
             {
                 "probe": "http",
                 "url": platform.https_url(),
                 "tls": {"ca_file": str(platform.ca_file)},
             },
         ),
-        _target(
-            "core-api-access",
-            "api",
-            1,
-            {
-                "probe": "logs",
-                "path": str(log),
-                "duration_field": 1,
-                "routes": [
-                    {"pattern": "^/api/bets", "route": "bets"},
-                    {"pattern": "^/api/wallet", "route": "wallet"},
-                ],
-                "duration_buckets": [0.01, 0.05, 0.1, 0.5, 1, 2.5],
-            },
-        ),
-        _target(
-            "evolution",
-            "game_provider",
-            2,
-            {"probe": "http", "url": platform.http_url("/slow?ms=30")},
-        ),
-        _target(
-            "pragmatic",
-            "game_provider",
-            2,
-            {"probe": "http", "url": platform.http_url("/status/500")},
-        ),
-        # Nothing listens there: refused at every probe.
-        _target(
-            "netent", "game_provider", 2, {"probe": "tcp", "address": f"127.0.0.1:{free_port()}"}
-        ),
-        _target(
-            "psp-checkout",
-            "payment_gateway",
-            1,
-            {
-                "probe": "flow",
-                "steps": [
-                    {"name": "token", "url": platform.http_url("/ok")},
-                    {"name": "authorise", "url": platform.http_url("/headers")},
-                ],
-            },
-        ),
-        _target(
-            "kyc-banner",
-            "kyc",
-            2,
-            {"probe": "tcp", "address": platform.address("banner"), "expect": "^220"},
-        ),
-        _target("kyc-docs", "kyc", 3, http),
         _target(
             "lobby-dns",
             "network",
@@ -198,6 +110,7 @@ def pitwatch_config(
                 "min_size": "1KiB",
             },
         ),
+        _target("kyc-docs", "kyc", 3, {"probe": "http", "url": platform.http_url("/ok")}),
     ]
     return {
         "global": {"interval": "2s", "timeout": "1500ms", "labels": {"platform": PLATFORM}},
@@ -226,7 +139,8 @@ def rule_files(directory: Path) -> list[Path]:
 @dataclass
 class Stack:
     prometheus: Prometheus
-    pitwatch: Pitwatch
+    demo: DemoProcess
+    companion: Pitwatch
 
 
 @contextmanager
@@ -236,15 +150,18 @@ def running_stack(workdir: Path, platform: FakePlatform) -> Iterator[Stack]:
         pg = stack.enter_context(running_cluster())
         # The replica reports lag only once it replayed a transaction of the primary's.
         pg.psql("INSERT INTO withdrawals (status) VALUES ('paid')")
-        log = stack.enter_context(AccessLog(workdir / "access.log")).path
         config = workdir / "pitwatch.yml"
-        config.write_text(yaml.safe_dump(pitwatch_config(workdir, platform, dns, pg, log)))
-        pitwatch = stack.enter_context(Pitwatch(workdir / "pitwatch", config))
+        config.write_text(yaml.safe_dump(companion_config(workdir, platform, dns, pg)))
+        companion = stack.enter_context(Pitwatch(workdir / "pitwatch", config))
+        demo = stack.enter_context(DemoProcess(workdir / "demo", interval="1s"))
+        demo.set_fault("aggregator", "down")  # five of eight providers: the fleet alert fires
         scrape = [
             {
                 "job_name": "pitwatch",
                 "scrape_interval": SCRAPE_INTERVAL,
-                "static_configs": [{"targets": [f"127.0.0.1:{pitwatch.port}"]}],
+                "static_configs": [
+                    {"targets": [f"127.0.0.1:{demo.port}", f"127.0.0.1:{companion.port}"]}
+                ],
             }
         ]
         prometheus = stack.enter_context(
@@ -255,7 +172,7 @@ def running_stack(workdir: Path, platform: FakePlatform) -> Iterator[Stack]:
                 interval=SCRAPE_INTERVAL,
             )
         )
-        yield Stack(prometheus, pitwatch)
+        yield Stack(prometheus, demo, companion)
 
 
 def _exists(prometheus: Prometheus, expr: str) -> Callable[[], bool]:

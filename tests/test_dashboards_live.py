@@ -1,5 +1,6 @@
-"""Every dashboard query, run against a live Prometheus that scrapes a real pitwatch (with
-the rule pack loaded), must parse and return data once the stack has warmed up.
+"""Every dashboard query, run against a live Prometheus (with the rule pack loaded) that
+scrapes ``pitwatch demo`` and a companion exporter for what the demo cannot simulate (see
+tests/dashboard_stack.py), must parse and return data once the stack has warmed up.
 
 Variables are filled as Grafana would: from their own ``label_values`` queries against the
 same Prometheus, "All" where a variable offers it and each value in turn where it does not

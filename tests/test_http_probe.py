@@ -87,9 +87,10 @@ async def test_connection_reset_is_connect(platform: FakePlatform, tmp_path: Pat
 
 
 async def test_refused_is_connect(tmp_path: Path) -> None:
-    observation = await http_probe(tmp_path, f"probe: http\nurl: http://127.0.0.1:{free_port()}/")
+    port = free_port()
+    observation = await http_probe(tmp_path, f"probe: http\nurl: http://127.0.0.1:{port}/")
     assert observation.result.reason is Reason.CONNECT
-    assert observation.result.message == "cannot connect to 127.0.0.1: connection refused"
+    assert observation.result.message == f"cannot connect to 127.0.0.1:{port}: connection refused"
 
 
 async def test_garbage_is_protocol(platform: FakePlatform, tmp_path: Path) -> None:

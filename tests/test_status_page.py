@@ -8,10 +8,12 @@ from pathlib import Path
 
 from tests.browser import rendered_dom, screenshot
 from tests.conftest import write_config
+from tests.demo_support import TARGETS, DemoProcess
 from tests.fake_platform import FakePlatform
 from tests.services import REPO, Pitwatch, wait_until
 
 ARTIFACT = REPO / "artifacts" / "status-page.png"
+DEMO_ARTIFACT = REPO / "artifacts" / "status-page-demo.png"
 
 
 def test_status_page_in_a_browser(platform: FakePlatform, tmp_path: Path) -> None:
@@ -78,3 +80,19 @@ def test_status_page_in_a_browser(platform: FakePlatform, tmp_path: Path) -> Non
     assert dom.index(">pragmatic-live<") < dom.index(">evolution-lobby<")
     assert "1/2</b>game provider" in dom
     assert shot.stat().st_size > 20_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_status_page_of_the_demo_in_a_browser(tmp_path: Path) -> None:
+    with DemoProcess(tmp_path, interval="1s") as demo:
+        demo.wait_until_healthy()
+        demo.set_fault("psp-cardway", "down")
+        wait_until(lambda: demo.success().get("psp-cardway") == 0, 15, "psp-cardway down")
+        dom = rendered_dom(demo.url + "/")
+        shot = screenshot(demo.url + "/", DEMO_ARTIFACT)
+    print(f"demo status page screenshot: {shot}")
+    for name in TARGETS:
+        assert f">{name}<" in dom, name
+    row = dom[dom.index(">psp-cardway<") - 200 : dom.index(">psp-cardway<")]
+    assert "DOWN" in row
+    assert "connect" in dom[dom.index(">psp-cardway<") :][:1500]
+    assert shot.stat().st_size > 20_000

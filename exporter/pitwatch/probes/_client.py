@@ -414,7 +414,14 @@ class translate_errors:
 
 def http_failure(exc: Exception, url: str, max_redirects: int) -> ProbeFailure | None:
     """The reason and message for an exception met during a request, or ``None`` for a bug."""
-    host = urlsplit(url).hostname or "?"
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 0
+    # Several services often share one host: the port says which one refused.
+    endpoint = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if isinstance(exc, TimeoutError):
         return ProbeFailure(Reason.TIMEOUT, "timed out")
     if isinstance(exc, errors.ClientConnectorCertificateError):
@@ -430,7 +437,7 @@ def http_failure(exc: Exception, url: str, max_redirects: int) -> ProbeFailure |
         return ProbeFailure(Reason.DNS, f"cannot resolve {host}")
     if isinstance(exc, errors.ClientConnectorError):
         return ProbeFailure(
-            Reason.CONNECT, f"cannot connect to {host}: {os_error_text(exc.os_error)}"
+            Reason.CONNECT, f"cannot connect to {endpoint}: {os_error_text(exc.os_error)}"
         )
     if isinstance(exc, errors.ServerDisconnectedError):
         return ProbeFailure(Reason.CONNECT, "server closed the connection without a response")
@@ -445,7 +452,9 @@ def http_failure(exc: Exception, url: str, max_redirects: int) -> ProbeFailure |
     if isinstance(exc, aiohttp.http_exceptions.HttpProcessingError):
         return ProbeFailure(Reason.PROTOCOL, f"invalid HTTP response: {_first_line(exc)}")
     if isinstance(exc, (errors.ClientOSError, ConnectionError, OSError)):
-        return ProbeFailure(Reason.CONNECT, f"connection to {host} failed: {os_error_text(exc)}")
+        return ProbeFailure(
+            Reason.CONNECT, f"connection to {endpoint} failed: {os_error_text(exc)}"
+        )
     return None
 
 

@@ -65,6 +65,9 @@ INVALID = {
         "got 'wallet-db.example.com'"
     ],
     "invalid-tier.yml": ['4: target "core-api": tier: must be 1, 2 or 3, got 4'],
+    "invalid-tls-file.yml": [
+        '6: target "evolution-lobby": tls: cannot use the TLS files: no certificate or crl found'
+    ],
     "invalid-timeout-not-below-interval.yml": [
         '10: target "core-api": timeout 10s must be shorter than interval 10s'
     ],

@@ -79,12 +79,6 @@ def _env_secret(value: object) -> object:
     return value
 
 
-def _maybe_env_secret(value: object) -> object:
-    if isinstance(value, str):
-        return Secret(expand_env(value))
-    return value
-
-
 def config_dir(info: ValidationInfo) -> Path:
     """The directory relative paths in the config are resolved against."""
     context = info.context if isinstance(info.context, Mapping) else {}
@@ -115,9 +109,6 @@ def _file_secret(value: object, info: ValidationInfo) -> object:
 
 EnvSecret = Annotated[Secret, BeforeValidator(_env_secret)]
 """A secret written as ``${ENV_VAR}`` (a literal value is an error)."""
-
-TextSecret = Annotated[Secret, BeforeValidator(_maybe_env_secret)]
-"""Text that may carry ``${ENV_VAR}`` references (HTTP header values): kept as a secret."""
 
 FileSecret = Annotated[Secret, BeforeValidator(_file_secret)]
 """A ``*_file`` key: the field holds the file's content, read at load and at every reload."""

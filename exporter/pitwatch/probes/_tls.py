@@ -59,6 +59,16 @@ class TlsOptions(StrictModel):
     def _pair(self) -> TlsOptions:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together")
+        # Load the files now: a broken PEM is a config error with its line, not a probe
+        # failing with reason "other" at every interval.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        try:
+            if self.ca_file is not None:
+                context.load_verify_locations(cafile=str(self.ca_file))
+            if self.cert_file is not None and self.key_file is not None:
+                context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        except ssl.SSLError as exc:
+            raise ValueError(f"cannot use the TLS files: {ssl_error_text(exc)}") from None
         return self
 
 
@@ -99,7 +109,9 @@ def ssl_error_text(exc: BaseException) -> str:
     mismatch, ...``, ``wrong version number``."""
     if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
         text = exc.verify_message.rstrip(".")
-        return text[:1].lower() + text[1:]
+        # "Hostname mismatch" reads better mid-sentence as "hostname mismatch"; "IP address
+        # mismatch" keeps its capitals
+        return text[:1].lower() + text[1:] if text[1:2].islower() else text
     if isinstance(exc, ssl.SSLError) and exc.reason:
         return str(exc.reason).lower().replace("_", " ")
     return (str(exc) or type(exc).__name__).splitlines()[0][:200]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from pitwatch.config_types import (
     MaintenanceWindow,
     Percentile,
     Ratio,
+    RegexText,
     StrictModel,
     TargetBase,
 )
@@ -80,16 +80,7 @@ class HostConfig(StrictModel):
     interval: Duration | None = None
     include_fstypes: tuple[str, ...] = ()
     """Filesystem types reported besides real disks, e.g. ``[overlay, tmpfs]`` in a container."""
-    exclude_mountpoints: str = _PSEUDO_MOUNTS
-
-    @field_validator("exclude_mountpoints")
-    @classmethod
-    def _regex(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
+    exclude_mountpoints: RegexText = _PSEUDO_MOUNTS
 
 
 class SharedMaintenance(StrictModel):

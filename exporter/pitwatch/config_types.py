@@ -66,7 +66,8 @@ Duration = Annotated[float, BeforeValidator(_duration), AfterValidator(_positive
 """Seconds, written with a unit in YAML."""
 
 
-def _ratio(value: object) -> object:
+def fraction_or_percent(value: object) -> object:
+    """``"99.9%"`` -> 0.999; anything else is left for the field's own validation."""
     if isinstance(value, str) and value.strip().endswith("%"):
         try:
             return float(value.strip()[:-1]) / 100
@@ -108,8 +109,20 @@ def _byte_size(value: object) -> object:
 ByteSize = Annotated[int, BeforeValidator(_byte_size), Field(ge=0)]
 """Bytes, written as a number or with a unit (``4MiB``, ``1GB``)."""
 
-Ratio = Annotated[float, BeforeValidator(_ratio), AfterValidator(_open_unit_interval)]
+Ratio = Annotated[float, BeforeValidator(fraction_or_percent), AfterValidator(_open_unit_interval)]
 """A fraction in (0, 1), written as ``0.999`` or ``99.9%``."""
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from None
+    return value
+
+
+RegexText = Annotated[str, AfterValidator(_regex)]
+"""A regular expression, checked when the config loads and kept as text."""
 
 
 def check_label_name(name: str, reserved: frozenset[str]) -> None:

@@ -41,7 +41,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.TXT
 from pydantic import Field, field_validator
 
-from pitwatch.config_types import TargetBase
+from pitwatch.config_types import RegexText, TargetBase
 from pitwatch.families import Family, register
 from pitwatch.probes import ProbeKind
 from pitwatch.reasons import ProbeFailure, Reason, os_error_text
@@ -125,9 +125,9 @@ class DnsTarget(TargetBase):
     valid_rcodes: tuple[str, ...] = ("NOERROR",)
     min_answers: int | None = Field(default=None, ge=0)
     """Unset: a NOERROR answer needs one record of the queried type, other rcodes none."""
-    answers_match_all: str | None = None
-    answers_match_any: str | None = None
-    answers_match_none: str | None = None
+    answers_match_all: RegexText | None = None
+    answers_match_any: RegexText | None = None
+    answers_match_none: RegexText | None = None
     ip_protocol: Literal["auto", "ip4", "ip6"] = "auto"
     """Address family used to resolve ``server`` when it is a name."""
 
@@ -169,16 +169,6 @@ class DnsTarget(TargetBase):
         if not names:
             raise ValueError("valid_rcodes needs at least one rcode")
         return tuple(names)
-
-    @field_validator("answers_match_all", "answers_match_any", "answers_match_none")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
 
     def required_answers(self, rcode: int) -> int:
         if self.min_answers is not None:

@@ -39,7 +39,7 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-from pitwatch.config_types import StrictModel, TargetBase
+from pitwatch.config_types import StrictModel, TargetBase, fraction_or_percent
 from pitwatch.durations import format_duration
 from pitwatch.families import Family, register
 from pitwatch.probes import ProbeKind
@@ -178,22 +178,13 @@ class Capture:
 
 
 # -- config --------------------------------------------------------------------------------
-def _share(value: object) -> object:
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            return float(value.strip()[:-1]) / 100
-        except ValueError:
-            raise ValueError(f"invalid percentage {value!r}") from None
-    return value
-
-
 def _share_range(value: float) -> float:
     if not 0 < value <= 1:
         raise ValueError("timeout_share must be more than 0 and at most 1 (100%)")
     return value
 
 
-Share = Annotated[float, BeforeValidator(_share), AfterValidator(_share_range)]
+Share = Annotated[float, BeforeValidator(fraction_or_percent), AfterValidator(_share_range)]
 
 
 class FlowStep(StrictModel):

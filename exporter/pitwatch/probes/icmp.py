@@ -35,7 +35,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from pitwatch.config_types import Duration, TargetBase
+from pitwatch.config_types import Duration, TargetBase, fraction_or_percent
 from pitwatch.durations import format_duration
 from pitwatch.families import Family, register
 from pitwatch.probes import ProbeKind
@@ -89,16 +89,7 @@ ICMP_RECEIVED = register(
 )
 
 
-def _percent(value: object) -> object:
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            return float(value.strip()[:-1]) / 100
-        except ValueError:
-            raise ValueError(f"invalid percentage {value!r}") from None
-    return value
-
-
-LossRatio = Annotated[float, BeforeValidator(_percent), Field(ge=0, lt=1)]
+LossRatio = Annotated[float, BeforeValidator(fraction_or_percent), Field(ge=0, lt=1)]
 """A share of packets in [0, 1), written as ``0.5`` or ``50%``."""
 
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from pitwatch.config_types import ByteSize, StrictModel, TargetBase
+from pitwatch.config_types import ByteSize, RegexText, StrictModel, TargetBase
 from pitwatch.exposition import format_bound
 from pitwatch.families import Family, register
 from pitwatch.probes import ProbeKind
@@ -108,19 +108,10 @@ class JsonFields(StrictModel):
 
 
 class Route(StrictModel):
-    pattern: str
+    pattern: RegexText
     """Regular expression searched in the path (without the query string)."""
     route: str
     """The ``route`` label value."""
-
-    @field_validator("pattern")
-    @classmethod
-    def _regex(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
 
     @field_validator("route")
     @classmethod

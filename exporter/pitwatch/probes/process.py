@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import psutil
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from pitwatch.config_types import TargetBase
+from pitwatch.config_types import RegexText, TargetBase
 from pitwatch.families import Family, register
 from pitwatch.probes import ProbeKind
 from pitwatch.probes._threads import run_blocking
@@ -77,21 +77,11 @@ class ProcessTarget(TargetBase):
     probe: Literal["process"]
     process_name: str | None = None
     """Exact process name, as ``ps -e`` and ``pgrep`` show it (e.g. ``nginx``)."""
-    cmdline: str | None = None
+    cmdline: RegexText | None = None
     """Regular expression searched in the command line (arguments joined by spaces)."""
     user: str | None = None
     """User name (or numeric uid) the processes run as."""
     min_count: int = Field(default=1, ge=0)
-
-    @field_validator("cmdline")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
 
     @model_validator(mode="after")
     def _something_to_match(self) -> ProcessTarget:

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from pitwatch.config_types import TargetBase
+from pitwatch.config_types import RegexText, TargetBase
 from pitwatch.families import Family, register
 from pitwatch.probes import ProbeKind
 from pitwatch.probes._tls import (
@@ -63,7 +63,7 @@ class TcpTarget(TargetBase):
     tls_config: TlsOptions = Field(default_factory=TlsOptions)
     send: str | None = None
     """Sent after connecting (YAML escapes like ``\\r\\n`` are yours to add)."""
-    expect: str | None = None
+    expect: RegexText | None = None
     """Regular expression the answer must match (read until it matches, EOF or the deadline)."""
     ip_protocol: Literal["auto", "ip4", "ip6"] = "auto"
 
@@ -71,16 +71,6 @@ class TcpTarget(TargetBase):
     @classmethod
     def _address(cls, value: str) -> str:
         split_address(value)
-        return value
-
-    @field_validator("expect")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
         return value
 
 

@@ -76,7 +76,7 @@ def rendered_mode_b() -> tuple[dict[str, Any], ...]:
         text = kustomization.read_text()
         assert text.count("  - servicemonitor.yaml\n") == 1
         text = text.replace("  - servicemonitor.yaml\n", "  - probe.yaml\n")
-        kustomization.write_text(text + "\npatches:\n  - path: mode-b.patch.yaml\n")
+        kustomization.write_text(text + "\npatchesStrategicMerge:\n  - mode-b.patch.yaml\n")
         return tuple(kustomize(copy))
 
 

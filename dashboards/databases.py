@@ -18,6 +18,8 @@ from dashboards.conventions import (
 from dashboards.grafana import (
     Json,
     Query,
+    bad_from_one,
+    good_from_one,
     override,
     query_variable,
     row,
@@ -57,7 +59,7 @@ def _now() -> list[Json]:
         "and met every check.",
         [Query(f"max by (target, component) (pitwatch_probe_success{{{D}}})", "{{target}}")],
         unit="none",
-        steps=thresholds(("red", None), ("green", 1)),
+        steps=good_from_one(),
         mappings=[value_map({0: ("DOWN", "red"), 1: ("UP", "green")})],
         text_mode="value_and_name",
         links=[runbook("PitwatchTargetDown")],
@@ -75,7 +77,7 @@ def _now() -> list[Json]:
             )
         ],
         unit="short",
-        steps=thresholds(("green", None), ("red", 1)),
+        steps=bad_from_one(),
         links=[runbook("PitwatchPostgresCheckFailing")],
         size=(4, 5),
     )
@@ -229,7 +231,7 @@ def _replication() -> list[Json]:
         "while it falls behind: read this next to the lag.",
         [Query(f"max by (target) (pitwatch_postgres_wal_receiver_up{{{D}}})", "{{target}}")],
         unit="none",
-        steps=thresholds(("red", None), ("green", 1)),
+        steps=good_from_one(),
         mappings=[value_map({0: ("CUT OFF", "red"), 1: ("STREAMING", "green")})],
         links=[runbook("PitwatchPostgresReplicationLag")],
         size=(12, 8),

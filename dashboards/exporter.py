@@ -19,6 +19,8 @@ from dashboards.conventions import (
 from dashboards.grafana import (
     Json,
     Query,
+    bad_from_one,
+    good_from_one,
     link,
     row,
     stat,
@@ -64,7 +66,7 @@ def _now() -> list[Json]:
                 )
             ],
             unit="none",
-            steps=thresholds(("red", None), ("green", 1)),
+            steps=good_from_one(),
             mappings=[value_map({0: ("NO RULES", "red"), 1: ("ALIVE", "green")})],
             links=[runbook("PitwatchWatchdog")],
         ),
@@ -74,7 +76,7 @@ def _now() -> list[Json]:
             "one keeps the previous config running.",
             [Query(f"min(pitwatch_config_last_reload_successful{{{X}}})")],
             unit="none",
-            steps=thresholds(("red", None), ("green", 1)),
+            steps=good_from_one(),
             mappings=[value_map({0: ("REJECTED", "red"), 1: ("OK", "green")})],
             links=[runbook("PitwatchConfigReloadFailed")],
         ),
@@ -127,7 +129,7 @@ def _work() -> list[Json]:
         _quantiles("pitwatch_scheduler_lag_seconds", 0.5, 0.9, 0.99),
         unit="s",
         min_value=0,
-        steps=thresholds(("green", None), ("red", 1)),
+        steps=bad_from_one(),
         links=[runbook("PitwatchSchedulerLagging")],
     )
     probes = timeseries(
@@ -185,7 +187,7 @@ def _process() -> list[Json]:
         "/-/reload); a rejected reload keeps the old config running.",
         [Query(f"pitwatch_config_last_reload_successful{{{X}}}", "{{instance}}")],
         unit="none",
-        steps=thresholds(("red", None), ("green", 1)),
+        steps=good_from_one(),
         mappings=[value_map({0: ("REJECTED", "red"), 1: ("OK", "green")})],
         links=[runbook("PitwatchConfigReloadFailed")],
         size=(8, 8),

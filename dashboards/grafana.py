@@ -34,6 +34,16 @@ def thresholds(*steps: Step) -> Json:
     return {"mode": "absolute", "steps": [{"color": c, "value": v} for c, v in steps]}
 
 
+def good_from_one() -> Json:
+    """Red below 1, green from 1: a 0/1 health flag or a count of what works."""
+    return thresholds(("red", None), ("green", 1))
+
+
+def bad_from_one() -> Json:
+    """Green at 0, red from 1: a count of what fails."""
+    return thresholds(("green", None), ("red", 1))
+
+
 def value_map(values: Mapping[int, tuple[str, str]]) -> Json:
     """Map exact values to a text and a colour (0 -> DOWN in red)."""
     options = {

@@ -24,7 +24,9 @@ from dashboards.conventions import (
 from dashboards.grafana import (
     Json,
     Query,
+    bad_from_one,
     bargauge,
+    good_from_one,
     link,
     override,
     row,
@@ -87,7 +89,7 @@ def _status() -> list[Json]:
             )
         ],
         unit="short",
-        steps=thresholds(("green", None), ("red", 1)),
+        steps=bad_from_one(),
         links=[runbook("PitwatchTargetDown")],
         size=(3, 4),
     )
@@ -106,7 +108,7 @@ def _tier1_and_alerts() -> list[Json]:
             )
         ],
         unit="none",
-        steps=thresholds(("red", None), ("green", 1)),
+        steps=good_from_one(),
         mappings=[UP_DOWN],
         links=[runbook("PitwatchTargetDown"), runbook("PitwatchTargetFlapping")],
         data_links=[to_target()],

@@ -109,16 +109,14 @@ class LineBuilder:
         return {name: "".join(lines).encode() for name, lines in self._lines.items()}
 
 
-def join_families(sources: Iterable[Fragments]) -> bytes:
-    """A complete exposition of ``sources`` (for ``/probe``): each family's header once,
-    then its lines from every source, in registration order."""
-    sources = list(sources)
+def render_source(source: Fragments) -> bytes:
+    """A complete exposition of one source (``/probe``): each of its families' header,
+    then its lines, in registration order."""
     parts: list[bytes] = []
     for family in all_families():
-        lines = [source[family.name] for source in sources if family.name in source]
+        lines = source.get(family.name)
         if lines:
-            parts.append(family.header)
-            parts.extend(lines)
+            parts += (family.header, lines)
     return b"".join(parts)
 
 

@@ -13,7 +13,6 @@ from typing import Literal
 from pitwatch.config_types import RESERVED_LABELS
 
 FamilyType = Literal["gauge", "counter", "histogram"]
-Scope = Literal["target", "host"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +21,8 @@ class Family:
     type: FamilyType
     help: str
     labels: tuple[str, ...] = ()
-    """Label names this family adds after the target's labels (``le`` is implied for histograms)."""
-    scope: Scope = "target"
+    """Label names this family adds after its source's labels (``le`` is implied for
+    histograms)."""
     header: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -58,87 +57,83 @@ def reserved_label_names() -> frozenset[str]:
     return frozenset(names)
 
 
-def _target(name: str, type_: FamilyType, help_: str, *labels: str) -> Family:
+def _family(name: str, type_: FamilyType, help_: str, *labels: str) -> Family:
     return register(Family(name, type_, help_, labels))
 
 
-def _host(name: str, type_: FamilyType, help_: str, *labels: str) -> Family:
-    return register(Family(name, type_, help_, labels, scope="host"))
-
-
 # Per-target families every probe gets (the scheduler owns these values, not the probers).
-PROBE_SUCCESS = _target("pitwatch_probe_success", "gauge", "1 if the last probe succeeded, else 0.")
-PROBE_DURATION = _target(
+PROBE_SUCCESS = _family("pitwatch_probe_success", "gauge", "1 if the last probe succeeded, else 0.")
+PROBE_DURATION = _family(
     "pitwatch_probe_duration_seconds", "gauge", "How long the last probe took, in seconds."
 )
-PROBE_LATENCY = _target(
+PROBE_LATENCY = _family(
     "pitwatch_probe_latency_seconds",
     "histogram",
     "Durations of all probes since the exporter started, in seconds.",
 )
-PROBES_TOTAL = _target(
+PROBES_TOTAL = _family(
     "pitwatch_probes_total", "counter", "Probes run, by result (success or failure).", "result"
 )
-PROBE_ERRORS = _target(
+PROBE_ERRORS = _family(
     "pitwatch_probe_errors_total",
     "counter",
     "Failed probes by reason (timeout, dns, connect, tls, http_status, assertion, protocol, "
     "auth, other).",
     "reason",
 )
-PROBE_LAST_SUCCESS = _target(
+PROBE_LAST_SUCCESS = _family(
     "pitwatch_probe_last_success_timestamp_seconds",
     "gauge",
     "Unix time of the last successful probe (absent until the first success).",
 )
-PROBES_SKIPPED = _target(
+PROBES_SKIPPED = _family(
     "pitwatch_probes_skipped_total",
     "counter",
     "Probes not started because the previous one was still running when the next was due.",
 )
-TARGET_INFO = _target(
+TARGET_INFO = _family(
     "pitwatch_target_info",
     "gauge",
     "Static facts about a target: its probe kind and whether it is a canary; value 1.",
     "probe",
     "canary",
 )
-OBJECTIVE_RATIO = _target(
+OBJECTIVE_RATIO = _family(
     "pitwatch_target_objective_ratio",
     "gauge",
     "Availability objective of the target as a ratio (e.g. 0.999), from config or tier default.",
 )
-LATENCY_OBJECTIVE = _target(
+LATENCY_OBJECTIVE = _family(
     "pitwatch_target_latency_objective_seconds",
     "gauge",
     "Latency objective: the given percentile of probe latency should stay below this many seconds.",
     "percentile",
 )
-MAINTENANCE = _target(
+MAINTENANCE = _family(
     "pitwatch_target_maintenance",
     "gauge",
     "1 while the target is inside a configured maintenance window, else 0.",
 )
 
 # The host pitwatch runs on (psutil).
-HOST_CPU_UTILIZATION = _host(
+HOST_CPU_UTILIZATION = _family(
     "pitwatch_host_cpu_utilization_ratio",
     "gauge",
     "Share of CPU time not idle over the last collection interval, all cores, 0..1.",
 )
-HOST_CPUS = _host("pitwatch_host_cpus", "gauge", "Logical CPUs of the host.")
-HOST_MEMORY_USED = _host(
+HOST_CPUS = _family("pitwatch_host_cpus", "gauge", "Logical CPUs of the host.")
+HOST_MEMORY_USED = _family(
     "pitwatch_host_memory_used_bytes",
     "gauge",
     "Memory in use (total minus available), in bytes.",
 )
-HOST_MEMORY_TOTAL = _host(
+HOST_MEMORY_TOTAL = _family(
     "pitwatch_host_memory_total_bytes", "gauge", "Physical memory of the host, in bytes."
 )
-HOST_LOAD1 = _host("pitwatch_host_load1", "gauge", "1-minute load average.")
-HOST_LOAD5 = _host("pitwatch_host_load5", "gauge", "5-minute load average.")
-HOST_LOAD15 = _host("pitwatch_host_load15", "gauge", "15-minute load average.")
-HOST_FS_USED = _host(
+HOST_LOAD1 = _family("pitwatch_host_load1", "gauge", "1-minute load average.")
+HOST_LOAD5 = _family("pitwatch_host_load5", "gauge", "5-minute load average.")
+HOST_LOAD15 = _family("pitwatch_host_load15", "gauge", "15-minute load average.")
+HOST_FS_USED = _family(
     "pitwatch_host_filesystem_used_bytes",
     "gauge",
     "Bytes used on a filesystem.",
@@ -146,7 +141,7 @@ HOST_FS_USED = _host(
     "device",
     "fstype",
 )
-HOST_FS_SIZE = _host(
+HOST_FS_SIZE = _family(
     "pitwatch_host_filesystem_size_bytes",
     "gauge",
     "Size of a filesystem, in bytes.",
@@ -154,7 +149,7 @@ HOST_FS_SIZE = _host(
     "device",
     "fstype",
 )
-HOST_FS_AVAIL = _host(
+HOST_FS_AVAIL = _family(
     "pitwatch_host_filesystem_avail_bytes",
     "gauge",
     "Bytes available to unprivileged users on a filesystem.",
@@ -162,14 +157,14 @@ HOST_FS_AVAIL = _host(
     "device",
     "fstype",
 )
-HOST_NETWORK_BYTES = _host(
+HOST_NETWORK_BYTES = _family(
     "pitwatch_host_network_bytes_total",
     "counter",
     "Bytes through a network interface, by direction (receive or transmit).",
     "device",
     "direction",
 )
-HOST_BOOT_TIME = _host(
+HOST_BOOT_TIME = _family(
     "pitwatch_host_boot_time_seconds",
     "gauge",
     "Unix time the host booted; uptime is time() minus this.",

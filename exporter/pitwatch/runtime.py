@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pitwatch.config import Config, ConfigError, default_config, load_config
-from pitwatch.exposition import Fragments, compress, join_families
+from pitwatch.exposition import Fragments, compress, render_source
 from pitwatch.host import HostCollector
 from pitwatch.scheduler import Scheduler
 from pitwatch.selfmetrics import SelfMetrics
@@ -142,8 +142,8 @@ class Exporter:
         observation = await self.scheduler.run_probe(target)
         if name in self.store.records:
             self.scheduler.record(target, observation)
-            return join_families([self.store.fragments_of(name)])
-        return join_families([render_single(target, observation)])
+            return render_source(self.store.fragments_of(name))
+        return render_source(render_single(target, observation))
 
     # -- background loops ------------------------------------------------------------------
     async def _host_loop(self) -> None:

@@ -9,7 +9,6 @@ target carries over. Each change re-renders that target's lines into ``fragments
 from __future__ import annotations
 
 import bisect
-import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -263,7 +262,3 @@ def render_single(target: Target, observation: Observation) -> Fragments:
         out.add(fam.PROBE_LAST_SUCCESS, observation.finished_at)
     out.add_samples(observation.result.samples)
     return out.fragments()
-
-
-def now() -> float:
-    return time.time()

@@ -15,7 +15,6 @@ from typing import Literal
 from pitwatch.durations import format_duration, parse_duration
 
 Kind = Literal["ok", "down", "slow", "errors", "hang"]
-KINDS: tuple[Kind, ...] = ("ok", "down", "slow", "errors", "hang")
 FAULT_SYNTAX = "down | slow[=DURATION] | errors=RATIO | hang | ok"
 
 HANG_LIMIT = 600.0

@@ -158,7 +158,6 @@ class Timings:
     body_bytes: int = 0
     _dns_start: float = 0.0
     _sent_at: float = 0.0
-    _headers_at: float = 0.0
 
     def add(self, phase: str, seconds: float) -> None:
         self.phases[phase] += max(0.0, seconds)
@@ -207,7 +206,6 @@ async def _on_response(_: Any, ctx: SimpleNamespace, params: Any) -> None:
     if timings._sent_at:
         timings.add("processing", now - timings._sent_at)
     timings._sent_at = 0.0
-    timings._headers_at = now
     timings.status = params.response.status
 
 

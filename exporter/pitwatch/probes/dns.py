@@ -48,7 +48,6 @@ from pitwatch.reasons import ProbeFailure, Reason, os_error_text
 from pitwatch.result import ProbeContext, ProbeResult, Sample
 
 PHASES = ("resolve", "connect", "request")
-RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS")
 RecordType = Literal["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS"]
 DEFAULT_PORT = 53
 RESOLV_CONF = Path("/etc/resolv.conf")

@@ -77,11 +77,6 @@ class HttpTarget(TargetBase, ClientOptions):
             raise error_at("HttpTarget", ("headers", key), AUTH_CONFLICT, key)
         return self
 
-    def status_allowed(self, status: int) -> bool:
-        return any(
-            low <= status <= high for low, high in map(status_range, self.valid_status_codes)
-        )
-
     def request(self) -> Request:
         headers = {name: value.reveal() for name, value in self.headers.items()}
         body = self.body.reveal() if self.body is not None else None

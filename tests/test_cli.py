@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_config
-from tests.fake_platform import FakePlatform
-from tests.services import Pitwatch, free_port, http_get, wait_until
+from tests.support.fake_platform import FakePlatform
+from tests.support.services import Pitwatch, free_port, http_get, wait_until
+from tests.support.targets import write_config
 
 
 def counter(text: str, name: str, target: str, **labels: str) -> float:

@@ -11,7 +11,7 @@ from pitwatch.durations import format_duration, parse_duration
 from pitwatch.probes import PROBES
 from pitwatch.probes.http import HttpTarget
 from pitwatch.secrets import Secret
-from tests.conftest import config_from, write_config
+from tests.support.targets import config_from, write_config
 
 TESTDATA = Path(__file__).parent / "testdata"
 

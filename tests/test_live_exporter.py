@@ -7,9 +7,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import write_config
-from tests.fake_platform import FakePlatform
-from tests.services import Pitwatch, Prometheus, promtool_check_metrics, wait_until
+from tests.support.fake_platform import FakePlatform
+from tests.support.services import Pitwatch, Prometheus, promtool_check_metrics, wait_until
+from tests.support.targets import write_config
 
 BAD = {
     "hang": ("/hang", "timeout"),

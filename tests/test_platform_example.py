@@ -19,10 +19,10 @@ import yaml
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.dns_server import DnsServer
-from tests.fake_platform import FakePlatform, ServerThread
-from tests.pg_cluster import DATABASE, PROBE_USER, PgCluster
-from tests.services import REPO, Pitwatch, promtool_check_metrics, run_tool, wait_until
+from tests.support.dns_server import DnsServer
+from tests.support.fake_platform import FakePlatform, ServerThread
+from tests.support.pg_cluster import DATABASE, PROBE_USER, PgCluster
+from tests.support.services import REPO, Pitwatch, promtool_check_metrics, run_tool, wait_until
 
 EXAMPLE = REPO / "deploy" / "examples" / "platform.yml"
 ACCESS_LOG = (

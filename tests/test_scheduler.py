@@ -17,8 +17,8 @@ from pitwatch.result import ProbeContext, ProbeResult
 from pitwatch.scheduler import Scheduler, start_offset
 from pitwatch.selfmetrics import SelfMetrics
 from pitwatch.store import ResultStore
-from tests.conftest import config_from
-from tests.fake_platform import FakePlatform
+from tests.support.fake_platform import FakePlatform
+from tests.support.targets import config_from
 
 
 @asynccontextmanager

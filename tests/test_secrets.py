@@ -25,9 +25,9 @@ from pydantic import BaseModel
 
 from pitwatch.probes import PROBES
 from pitwatch.secrets import Secret
-from tests.fake_platform import ServerThread
-from tests.pg_cluster import DATABASE, PROBE_USER, PgCluster
-from tests.services import Pitwatch, free_port, http_get, http_post, wait_until
+from tests.support.fake_platform import ServerThread
+from tests.support.pg_cluster import DATABASE, PROBE_USER, PgCluster
+from tests.support.services import Pitwatch, free_port, http_get, http_post, wait_until
 
 CAPTURED = "captured-" + random_tokens.token_hex(6)
 """What the echo server's login hands out: a token the flow captures, a secret too."""

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from pitwatch.config import load_config
 from pitwatch.runtime import Exporter
 from pitwatch.server import make_app
-from tests.conftest import write_config
-from tests.fake_platform import FakePlatform, counting_listener
+from tests.support.fake_platform import FakePlatform, counting_listener
+from tests.support.targets import write_config
 
 
 def platform_config(platform: FakePlatform) -> str:

@@ -6,8 +6,8 @@ import pytest
 
 from pitwatch.runtime import Exporter
 from pitwatch.sharding import Shard, owner, parse_shard
-from tests.conftest import config_from
-from tests.fake_platform import FakePlatform
+from tests.support.fake_platform import FakePlatform
+from tests.support.targets import config_from
 
 NAMES = [f"provider-{index:05d}" for index in range(10_000)]
 

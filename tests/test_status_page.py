@@ -6,11 +6,11 @@ import re
 import time
 from pathlib import Path
 
-from tests.browser import rendered_dom, screenshot
-from tests.conftest import write_config
-from tests.demo_support import TARGETS, DemoProcess
-from tests.fake_platform import FakePlatform
-from tests.services import REPO, Pitwatch, wait_until
+from tests.support.browser import rendered_dom, screenshot
+from tests.support.demo import TARGETS, DemoProcess
+from tests.support.fake_platform import FakePlatform
+from tests.support.services import REPO, Pitwatch, wait_until
+from tests.support.targets import write_config
 
 ARTIFACT = REPO / "artifacts" / "status-page.png"
 DEMO_ARTIFACT = REPO / "artifacts" / "status-page-demo.png"

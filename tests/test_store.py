@@ -13,7 +13,7 @@ from pitwatch.probes.http import HTTP_STATUS
 from pitwatch.reasons import Reason
 from pitwatch.result import ProbeResult, Sample
 from pitwatch.store import Observation, ResultStore
-from tests.conftest import config_from
+from tests.support.targets import config_from
 
 TWO_TARGETS = """\
 global:

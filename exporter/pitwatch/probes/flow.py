@@ -55,7 +55,7 @@ from pitwatch.probes._client import (
     open_session,
     safe_url,
 )
-from pitwatch.probes._hidden import Hidden, TemplateSecret
+from pitwatch.probes._hidden import Hidden, SecretHeaders, TemplateSecret
 from pitwatch.probes._jsonpath import JsonPath, parse_whole_path
 from pitwatch.probes._located import error_at
 from pitwatch.probes._tls import expiry_sample
@@ -192,7 +192,7 @@ class FlowStep(StrictModel):
     """Becomes the ``step`` label: keep it short and fixed."""
     method: str = "GET"
     url: str
-    headers: dict[str, TemplateSecret] = Field(default_factory=dict)
+    headers: SecretHeaders = Field(default_factory=dict)
     body: TemplateSecret | None = None
     valid_status_codes: tuple[int | str, ...] = ("2xx",)
     auth: Auth | None = None
@@ -250,7 +250,7 @@ class FlowStep(StrictModel):
 
 class FlowTarget(TargetBase, ClientOptions):
     probe: Literal["flow"]
-    headers: dict[str, TemplateSecret] = Field(default_factory=dict)
+    headers: SecretHeaders = Field(default_factory=dict)
     """Sent with every step (a step's own header of the same name wins); no placeholders."""
     steps: tuple[FlowStep, ...]
 

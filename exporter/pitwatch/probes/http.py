@@ -34,7 +34,7 @@ from pitwatch.probes._client import (
     send,
     status_range,
 )
-from pitwatch.probes._hidden import Hidden, TemplateSecret
+from pitwatch.probes._hidden import Hidden, SecretHeaders, TemplateSecret
 from pitwatch.probes._located import error_at
 from pitwatch.reasons import ProbeFailure
 from pitwatch.result import ProbeContext, ProbeResult
@@ -46,7 +46,7 @@ class HttpTarget(TargetBase, ClientOptions):
     probe: Literal["http"]
     url: str
     method: str = "GET"
-    headers: dict[str, TemplateSecret] = Field(default_factory=dict)
+    headers: SecretHeaders = Field(default_factory=dict)
     """Header values may use ``${ENV_VAR}``; they are treated as secrets."""
     body: TemplateSecret | None = None
     """Request body; may use ``${ENV_VAR}`` (a login form's password) and is kept secret."""

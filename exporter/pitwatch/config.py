@@ -8,6 +8,7 @@ one and swaps it in only when it is valid.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import difflib
 import hashlib
@@ -32,6 +33,7 @@ from pitwatch.config_types import (
     TargetBase,
 )
 from pitwatch.durations import format_duration
+from pitwatch.ondemand import DEFAULT_MIN_INTERVAL
 from pitwatch.probes import PROBES, ProbeKind
 from pitwatch.secrets import Secret, find_secrets
 from pitwatch.yaml_source import (
@@ -69,6 +71,8 @@ class GlobalConfig(StrictModel):
     timeout: Duration | None = None
     labels: Labels = Field(default_factory=dict)
     max_concurrency: int = Field(default=256, ge=1, le=100_000)
+    probe_min_interval: Duration = DEFAULT_MIN_INTERVAL
+    """``/probe`` probes one target at most once per this; sooner requests get the last result."""
     latency_buckets: tuple[float, ...] = DEFAULT_BUCKETS
     objectives: GlobalObjectives = Field(default_factory=GlobalObjectives)
 
@@ -169,6 +173,22 @@ def load_config(path: str | Path) -> Config:
     except YamlError as exc:
         raise ConfigError([f"{path}:{exc.line or 1}: {exc.message}"]) from None
     return parse_config(text, path)
+
+
+RELOAD_SECONDS = 30.0
+"""A reload whose loading takes longer is rejected (the loader's limits make that rare)."""
+
+
+async def load_config_off_loop(path: Path, seconds: float = RELOAD_SECONDS) -> Config:
+    """:func:`load_config` in a worker thread, so probing and ``/metrics`` go on meanwhile;
+    a load still running after ``seconds`` is a :class:`ConfigError`."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await asyncio.to_thread(load_config, path)
+    except TimeoutError:
+        raise ConfigError(
+            [f"{path}: loading took longer than {format_duration(seconds)}: is the file huge?"]
+        ) from None
 
 
 def parse_config(text: str, path: Path) -> Config:

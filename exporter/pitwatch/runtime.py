@@ -9,13 +9,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from pitwatch.config import Config, ConfigError, default_config, load_config
+from pitwatch.config import Config, ConfigError, Target, default_config, load_config_off_loop
 from pitwatch.exposition import Fragments, compress, render_source
 from pitwatch.host import HostCollector
+from pitwatch.ondemand import OnDemand
 from pitwatch.scheduler import Scheduler
 from pitwatch.selfmetrics import SelfMetrics
 from pitwatch.sharding import Shard
-from pitwatch.store import HOST_SOURCE, ResultStore, render_single
+from pitwatch.store import HOST_SOURCE, Observation, ResultStore, render_single
 
 log = logging.getLogger("pitwatch")
 
@@ -48,6 +49,7 @@ class Exporter:
         self._host: HostCollector | None = None
         self._background: list[asyncio.Task[None]] = []
         self._reload_tasks: set[asyncio.Task[list[str]]] = set()
+        self.on_demand: OnDemand[Observation] = OnDemand()
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -102,7 +104,7 @@ class Exporter:
                 new = default_config()
             else:
                 try:
-                    new = await asyncio.to_thread(load_config, self.config_path)
+                    new = await load_config_off_loop(self.config_path)
                 except ConfigError as exc:
                     self.metrics.reload_successful.set(0)
                     for problem in exc.problems:
@@ -139,11 +141,18 @@ class Exporter:
         target = self.config.target(name)
         if target is None:
             return None
-        observation = await self.scheduler.run_probe(target)
+        observation = await self.on_demand.probe(
+            name, self.config.global_.probe_min_interval, lambda: self._probe_once(target)
+        )
         if name in self.store.records:
-            self.scheduler.record(target, observation)
             return render_source(self.store.fragments_of(name))
         return render_source(render_single(target, observation))
+
+    async def _probe_once(self, target: Target) -> Observation:
+        observation = await self.scheduler.run_probe(target)
+        if target.name in self.store.records:
+            self.scheduler.record(target, observation)
+        return observation
 
     # -- background loops ------------------------------------------------------------------
     async def _host_loop(self) -> None:

@@ -15,12 +15,21 @@ import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
-from pitwatch.config_types import Duration, StrictModel
+from pitwatch.config_types import StrictModel
+from pitwatch.durations import parse_duration
 from pitwatch.secrets import resolve_path
 from pitwatch.websecurity.ciphers import CIPHERS, CURVES, HTTP2_CIPHERS, TLS_VERSIONS
 from pitwatch.yaml_source import MAX_DOCUMENT_BYTES, LocatedData, YamlError, decode, load_located
@@ -69,8 +78,16 @@ class TlsServerConfig(StrictModel):
 
     @field_validator("cert_file", "key_file", "client_ca_file")
     @classmethod
-    def _relative_to_config(cls, value: str, info: ValidationInfo) -> str:
-        return str(resolve_path(value, info)) if value else ""
+    def _readable(cls, value: str, info: ValidationInfo) -> str:
+        if not value:
+            return ""
+        path = resolve_path(value, info)
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"cannot read {str(path)[:300]}: {exc.strerror or exc}") from None
+        return str(path)
 
     @field_validator("min_version", "max_version")
     @classmethod
@@ -93,19 +110,6 @@ class TlsServerConfig(StrictModel):
         for name in value:
             if name not in CURVES:
                 raise ValueError(f"unknown curve: {name} (one of {', '.join(CURVES)})")
-        return value
-
-    @field_validator("client_auth_type")
-    @classmethod
-    def _client_auth(cls, value: str) -> str:
-        if value and value not in CLIENT_AUTH_TYPES:
-            raise ValueError(f"invalid ClientAuth: {value} (one of {', '.join(CLIENT_AUTH_TYPES)})")
-        if value in _UNVERIFIED:
-            raise ValueError(
-                f"{value} accepts client certificates without verifying them, which pitwatch "
-                "does not do: use RequireAndVerifyClientCert (or VerifyClientCertIfGiven) "
-                "with client_ca_file"
-            )
         return value
 
     @property
@@ -135,6 +139,15 @@ class TlsServerConfig(StrictModel):
             raise ValueError("at most one of cert and cert_file must be configured")
         if self.key and self.key_file:
             raise ValueError("at most one of key and key_file must be configured")
+        auth = self.client_auth_type
+        if auth and auth not in CLIENT_AUTH_TYPES:
+            raise ValueError(f"invalid ClientAuth: {auth} (one of {', '.join(CLIENT_AUTH_TYPES)})")
+        if auth in _UNVERIFIED:
+            raise ValueError(
+                f"{auth} accepts client certificates without verifying them, which pitwatch "
+                "does not do: use RequireAndVerifyClientCert (or VerifyClientCertIfGiven) "
+                "with client_ca_file"
+            )
         verified = self.client_auth_type in (
             "VerifyClientCertIfGiven",
             "RequireAndVerifyClientCert",
@@ -171,8 +184,27 @@ class HttpServerConfig(StrictModel):
         return value
 
 
+def _duration(value: object) -> float:
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError(f"duration {value} needs a unit, e.g. {value}s")
+
+
+def _not_negative(value: float) -> float:
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _interval(value: object) -> object:
+    """``0`` (or ``0s``) turns the limit off, as in the toolkit; anything else is a duration."""
+    if value in (0, "0", "0s"):
+        return 0.0
+    return _duration(value)
+
+
 class RateLimit(StrictModel):
-    interval: Duration | Literal[0] = 0
+    interval: Annotated[float, BeforeValidator(_interval), AfterValidator(_not_negative)] = 0
     """One request per interval on average (``0``: no limit)."""
     burst: int = Field(default=0, ge=0)
     """Requests allowed at once; as in the toolkit, ``0`` with an interval admits none."""
@@ -284,9 +316,9 @@ def check_tls(config: WebConfig) -> str | None:
 def _located(path: Path, located: LocatedData, error: ErrorDetails) -> str:
     loc = tuple(part for part in error["loc"] if isinstance(part, (str, int)))
     kind = error["type"]
-    shown = ".".join(str(part) for part in loc)
+    shown = _dotted(loc)
     if kind == "extra_forbidden" and loc:
-        where = ".".join(str(part) for part in loc[:-1])
+        where = _dotted(loc[:-1])
         text = f'unknown key "{loc[-1]}"'
         return f"{path}:{located.line_of(loc)}: {where + ': ' if where else ''}{text}"
     ctx: dict[str, Any] = dict(error.get("ctx") or {})
@@ -297,3 +329,7 @@ def _located(path: Path, located: LocatedData, error: ErrorDetails) -> str:
     else:
         message = str(error["msg"]).replace("Input should", "should")
     return f"{path}:{located.line_of(loc)}: {shown + ': ' if shown else ''}{message}"
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")

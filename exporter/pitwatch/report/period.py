@@ -104,4 +104,5 @@ def resolve_period(
 
 def describe(seconds: float) -> str:
     """A duration for people: ``13m30s``, ``2h``, ``3d4h``."""
-    return format_duration(max(0.0, float(int(seconds))))
+    whole = int(seconds)
+    return format_duration(float(whole)) if whole > 0 else "0s"

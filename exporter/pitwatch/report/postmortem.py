@@ -428,11 +428,35 @@ async def incident_report(
         ],
         "runbooks": {name: links.runbook(name) for name in incident.alerts},
         "timeline": timeline,
+        "series": _series(samples, read_from, read_to, scrape),
         "links": links.describe(),
         "to_fill_in": {key: None for key, _ in FILL_IN} | {"action_items": []},
     }
     prom.progress.done()
     return document
+
+
+CHART_POINTS = 400
+
+
+def _series(
+    samples: dict[str, TargetSamples], start: float, end: float, scrape: float
+) -> dict[str, Any]:
+    """What the charts draw: each target's failing spans and (thinned) latency."""
+    down: dict[str, list[list[float]]] = {}
+    latency: dict[str, list[list[float]]] = {}
+    for name, got in sorted(samples.items()):
+        spans: list[list[float]] = []
+        for at, value in got.success:
+            if value == 0:
+                if spans and at - spans[-1][1] <= scrape * 1.5:
+                    spans[-1][1] = at
+                else:
+                    spans.append([at, at])
+        down[name] = [[a, b + scrape] for a, b in spans]
+        every = max(1, len(got.duration) // CHART_POINTS)
+        latency[name] = [[t, round(v, 4)] for t, v in got.duration[::every]]
+    return {"start": start, "end": end, "down": down, "latency": latency}
 
 
 def _statuses(samples: TargetSamples, start: float, end: float) -> dict[str, int]:

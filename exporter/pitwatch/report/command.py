@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 from pitwatch.report.connection import URL_ENV, connection_from
 from pitwatch.report.errors import ReportError
-from pitwatch.report.period import DEFAULT_LAST, Period, resolve_period
+from pitwatch.report.period import DEFAULT_LAST, resolve_period
 from pitwatch.report.progress import Progress
 from pitwatch.report.prometheus import DEFAULT_CONCURRENCY, Prometheus
 from pitwatch.report.promql import DEFAULT_JOB, Queries
@@ -121,8 +120,7 @@ async def _run(args: argparse.Namespace) -> int:
             period, note = resolve_period(args.start, args.end, args.last, now)
             if note and not args.quiet:
                 print(f"pitwatch report: {note}", file=sys.stderr)
-            document = await service_report(prom, queries, period, now)
-            document["links"] = links.describe()
+            document = await service_report(prom, queries, period, links, now)
     write_report(document, args.format, args.output, links)
     return 0
 
@@ -133,5 +131,3 @@ def _links(args: argparse.Namespace, display_url: str) -> Any:
     external = args.prometheus_external_url or display_url
     return Links(external, args.grafana_url)
 
-
-__all__ = ["HELP", "Period", "add_arguments", "os", "run"]

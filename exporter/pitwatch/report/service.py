@@ -20,6 +20,7 @@ from pitwatch.report.figures import (
     target_rows,
 )
 from pitwatch.report.history import incident_row, incidents_between, summary_of
+from pitwatch.report.links import Links
 from pitwatch.report.inventory import Target, objectives_of, targets_of
 from pitwatch.report.period import Period, iso
 from pitwatch.report.platform import backups, certificates, host_figures, monitor_health
@@ -45,7 +46,7 @@ async def require_rule_pack(prom: Prometheus, period: Period) -> None:
 
 
 async def service_report(
-    prom: Prometheus, queries: Queries, period: Period, now: float | None = None
+    prom: Prometheus, queries: Queries, period: Period, links: Links, now: float | None = None
 ) -> dict[str, Any]:
     progress = prom.progress
     progress.set_phase("checking Prometheus")
@@ -134,6 +135,7 @@ async def service_report(
         "monitor": monitor,
         "alerts": alert_rows,
         "over_time": over_time(current, targets),
+        "links": links.describe(),
     }
     progress.done()
     return document

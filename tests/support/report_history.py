@@ -147,6 +147,34 @@ class HistoryPrometheus(Prometheus):
     def __enter__(self) -> Self:
         return self.start(timeout=60)
 
+    def start_secured(self, ca_file: Path, user: str, password: str) -> Self:
+        """Start behind TLS and basic auth: ready once it answers those credentials."""
+        import base64
+        import ssl
+        import subprocess
+        import urllib.request
+
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        log.close()
+        context = ssl.create_default_context(cafile=str(ca_file))
+        login = base64.b64encode(f"{user}:{password}".encode()).decode()
+
+        def up() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"prometheus exited early:\n{self.log()}")
+            request = urllib.request.Request(self.ready_url(), headers={"Authorization": f"Basic {login}"})
+            try:
+                with urllib.request.urlopen(request, timeout=1, context=context) as answer:
+                    return bool(answer.status == 200)
+            except OSError:
+                return False
+
+        from tests.support.services import wait_until
+
+        wait_until(up, 60, "the secured Prometheus")
+        return self
+
 
 def built_blocks(shared: Path, name: str, history: History) -> Path:
     """The TSDB blocks of ``history``, built once under ``shared`` whatever the number of

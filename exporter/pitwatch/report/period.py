@@ -91,10 +91,10 @@ def resolve_period(
         begin = finish - length
     elif finish is None:
         finish = begin + length if last is not None else current
+    if begin >= current:
+        raise ReportError(f"the range from {iso(begin)} is in the future (now {iso(current)})")
     if finish <= begin:
         raise ReportError(f"the range {iso(begin)} to {iso(finish)} is empty")
-    if begin >= current:
-        raise ReportError(f"the range {iso(begin)} to {iso(finish)} is in the future")
     note = None
     if finish > current:
         note = f"--to is in the future: reporting up to now ({iso(current)})"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -173,7 +174,8 @@ class Prometheus:
             except aiohttp.ClientSSLError as exc:
                 raise ReportError(f"{where}: TLS failed: {_ssl_reason(exc)}") from None
             except aiohttp.ClientConnectorError as exc:
-                reason = (exc.os_error.strerror or str(exc.os_error)).lower()
+                error = exc.os_error
+                reason = (os.strerror(error.errno) if error.errno else str(error)).lower()
                 raise ReportError(f"cannot connect to {where}: {reason}") from None
             except aiohttp.ClientError as exc:
                 raise ReportError(f"{where}: {self._scrub(type(exc).__name__)}") from None

@@ -80,7 +80,9 @@ def _parser() -> argparse.ArgumentParser:
 
     from pitwatch.report import command as report_command
 
-    report = commands.add_parser("report", help=report_command.HELP, description=report_command.HELP)
+    report = commands.add_parser(
+        "report", help=report_command.HELP, description=report_command.HELP
+    )
     report_command.add_arguments(report)
     return parser
 

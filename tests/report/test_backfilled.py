@@ -27,7 +27,9 @@ def per_30s() -> int:
 
 @pytest.fixture(scope="module")
 def report(history) -> dict:
-    done = run_report("--prometheus", history.url, "--from", REPORT_FROM, "--to", REPORT_TO, "--format", "json")
+    done = run_report(
+        "--prometheus", history.url, "--from", REPORT_FROM, "--to", REPORT_TO, "--format", "json"
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -48,15 +50,24 @@ def test_probe_counts_leave_out_maintenance_and_survive_the_counter_reset(report
     assert northpay["failed_probes"] == 40
     assert northpay["maintenance_probes"] == MAINTENANCE_PROBES
     assert northpay["maintenance_seconds"] == 7200
-    assert round(northpay["availability"], 4) == _ratio(per_30s() - MAINTENANCE_PROBES - 40, per_30s() - MAINTENANCE_PROBES)
+    assert round(northpay["availability"], 4) == _ratio(
+        per_30s() - MAINTENANCE_PROBES - 40, per_30s() - MAINTENANCE_PROBES
+    )
     budget = 1 - (Fraction(40, per_30s() - MAINTENANCE_PROBES) / Fraction(1, 1000))
     assert northpay["error_budget_remaining"] == pytest.approx(float(budget), abs=1e-4)
     assert northpay["reasons"] == {"connect": 40}
 
     # An exporter counting result="maintenance" itself: nothing to subtract, same figures.
     cardway = _target(report, "psp-cardway")
-    assert (cardway["probes"], cardway["failed_probes"], cardway["availability"]) == (per_30s() - MAINTENANCE_PROBES, 0, 1.0)
-    assert (cardway["maintenance_probes"], cardway["maintenance_seconds"]) == (MAINTENANCE_PROBES, 7200)
+    assert (cardway["probes"], cardway["failed_probes"], cardway["availability"]) == (
+        per_30s() - MAINTENANCE_PROBES,
+        0,
+        1.0,
+    )
+    assert (cardway["maintenance_probes"], cardway["maintenance_seconds"]) == (
+        MAINTENANCE_PROBES,
+        7200,
+    )
 
     lobby = _target(report, "api-lobby")
     # Every 15s: the 20 probes of the gap, and the one at 09:59:45 that no scrape saw before
@@ -78,7 +89,11 @@ def test_components_pool_their_targets_and_leave_out_canaries_and_logs(report: d
     components = {c["component"]: c for c in report["components"]}
     assert "network" not in components  # only a canary there
     payments = components["payment_gateway"]
-    assert (payments["targets"], payments["probes"], payments["failed_probes"]) == (2, 2 * (per_30s() - MAINTENANCE_PROBES), 40)
+    assert (payments["targets"], payments["probes"], payments["failed_probes"]) == (
+        2,
+        2 * (per_30s() - MAINTENANCE_PROBES),
+        40,
+    )
     assert round(payments["availability"], 4) == _ratio(payments["probes"] - 40, payments["probes"])
     assert payments["objective"] == 0.999
     games = components["game_provider"]
@@ -87,7 +102,12 @@ def test_components_pool_their_targets_and_leave_out_canaries_and_logs(report: d
     assert games["latency"]["targets_meeting_objective"] == 2
     assert games["latency"]["worst_target"] == "gp-c"
     assert games["latency"]["worst_seconds"] == 0.8
-    assert _target(report, "gp-c")["latency"] == {"percentile": "95", "seconds": 0.8, "objective_seconds": 0.5, "met": False}
+    assert _target(report, "gp-c")["latency"] == {
+        "percentile": "95",
+        "seconds": 0.8,
+        "objective_seconds": 0.5,
+        "met": False,
+    }
 
 
 def test_incidents_are_merged_identified_and_timed_from_the_probes(report: dict) -> None:
@@ -124,7 +144,12 @@ def test_incidents_are_merged_identified_and_timed_from_the_probes(report: dict)
     assert fleet["severity"] == "critical"
     assert fleet["alerts"] == ["PitwatchGameProvidersDown", "PitwatchTargetDown"]
     assert fleet["targets"] == ["gp-a", "gp-b"]  # gp-c kept answering
-    assert (fleet["impact_started_at"], fleet["detected_at"], fleet["firing_at"], fleet["resolved_at"]) == (
+    assert (
+        fleet["impact_started_at"],
+        fleet["detected_at"],
+        fleet["firing_at"],
+        fleet["resolved_at"],
+    ) == (
         "2026-11-04T20:00:00Z",
         "2026-11-04T20:00:30Z",
         "2026-11-04T20:01:00Z",
@@ -132,9 +157,17 @@ def test_incidents_are_merged_identified_and_timed_from_the_probes(report: dict)
     )
     assert fleet["reasons"] == {"timeout": 40, "connect": 20}
     api = incidents["20261105-0801-api"]
-    assert (api["time_to_detect_seconds"], api["time_to_page_seconds"], api["time_to_resolve_seconds"]) == (60, 120, 210)
+    assert (
+        api["time_to_detect_seconds"],
+        api["time_to_page_seconds"],
+        api["time_to_resolve_seconds"],
+    ) == (60, 120, 210)
     monitor = incidents["20261104-1000-monitor"]
-    assert (monitor["impact_source"], monitor["targets"], monitor["time_to_resolve_seconds"]) == ("alert", [], 330)
+    assert (monitor["impact_source"], monitor["targets"], monitor["time_to_resolve_seconds"]) == (
+        "alert",
+        [],
+        330,
+    )
     # Begun before the period: listed with its own start, counted in its own period.
     assert incidents["20261101-2350-kyc"]["detected_at"] == "2026-11-01T23:50:30Z"
 
@@ -159,14 +192,41 @@ def test_maintenance_traffic_host_certificates_backups_and_the_monitor(report: d
         }
     ]
     (logs,) = report["traffic"]
-    assert (logs["target"], logs["requests"], logs["errors_5xx"]) == ("lobby-logs", per_30s() * 10 + 12, 12)
+    assert (logs["target"], logs["requests"], logs["errors_5xx"]) == (
+        "lobby-logs",
+        per_30s() * 10 + 12,
+        12,
+    )
     host = report["host"]
-    assert host["hosts"] == [{"instance": "127.0.0.1:9469", "cpu_peak_ratio": 0.7, "memory_peak_ratio": 0.625, "load15_per_cpu_peak": 0.5}]
+    assert host["hosts"] == [
+        {
+            "instance": "127.0.0.1:9469",
+            "cpu_peak_ratio": 0.7,
+            "memory_peak_ratio": 0.625,
+            "load15_per_cpu_peak": 0.5,
+        }
+    ]
     fullest = host["fullest_filesystem"]
-    assert (fullest["mountpoint"], fullest["used_ratio"], fullest["days_until_full"]) == ("/var", 0.66, 34.0)
-    assert report["certificates"] == [{"target": "api-lobby", "component": "api", "expires_at": "2026-11-16T00:00:00Z", "days_left": 10.0}]
+    assert (fullest["mountpoint"], fullest["used_ratio"], fullest["days_until_full"]) == (
+        "/var",
+        0.66,
+        34.0,
+    )
+    assert report["certificates"] == [
+        {
+            "target": "api-lobby",
+            "component": "api",
+            "expires_at": "2026-11-16T00:00:00Z",
+            "days_left": 10.0,
+        }
+    ]
     (backup,) = report["backups"]
-    assert (backup["age_seconds"], backup["max_age_seconds"], backup["oldest_age_seconds"], backup["fresh"]) == (0, 93600, 86370, True)
+    assert (
+        backup["age_seconds"],
+        backup["max_age_seconds"],
+        backup["oldest_age_seconds"],
+        backup["fresh"],
+    ) == (0, 93600, 86370, True)
     (instance,) = report["monitor"]["instances"]
     assert instance["restarts"] == 1
     assert instance["scrape_success_ratio"] == round(1 - 10 / (PERIOD // 30 + 1), 6)
@@ -178,5 +238,7 @@ def test_previous_period_and_what_changed(report: dict) -> None:
     previous = report["previous"]
     assert (previous["from"], previous["to"]) == ("2026-10-29T00:00:00Z", "2026-11-02T00:00:00Z")
     assert previous["summary"]["incidents"] == 1  # kyc-veriff's, begun 2026-11-01 23:50
-    assert report["changes"][0].startswith(f"Availability {report['summary']['availability'] * 100:.3f}%")
+    assert report["changes"][0].startswith(
+        f"Availability {report['summary']['availability'] * 100:.3f}%"
+    )
     assert "4 incident(s), 1 the period before." in report["changes"]

@@ -33,7 +33,18 @@ def one_line(done) -> str:
 
 
 def service(url: str, *extra: str, env: dict[str, str] | None = None):
-    return run_report("--prometheus", url, "--from", REPORT_FROM, "--to", REPORT_TO, "--format", "json", *extra, env=env)
+    return run_report(
+        "--prometheus",
+        url,
+        "--from",
+        REPORT_FROM,
+        "--to",
+        REPORT_TO,
+        "--format",
+        "json",
+        *extra,
+        env=env,
+    )
 
 
 class _NotPrometheus(BaseHTTPRequestHandler):
@@ -92,14 +103,25 @@ def test_no_url() -> None:
 
 
 def test_url_from_the_environment(history) -> None:
-    done = run_report("--from", REPORT_FROM, "--to", REPORT_TO, "--format", "json", env={"PITWATCH_PROMETHEUS_URL": history.url})
+    done = run_report(
+        "--from",
+        REPORT_FROM,
+        "--to",
+        REPORT_TO,
+        "--format",
+        "json",
+        env={"PITWATCH_PROMETHEUS_URL": history.url},
+    )
     assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [
-        (("--from", "2026-11-03T00:00:00Z", "--to", "2026-11-03T00:00:00Z"), "the range 2026-11-03T00:00:00Z to 2026-11-03T00:00:00Z is empty"),
+        (
+            ("--from", "2026-11-03T00:00:00Z", "--to", "2026-11-03T00:00:00Z"),
+            "the range 2026-11-03T00:00:00Z to 2026-11-03T00:00:00Z is empty",
+        ),
         (("--from", "2099-01-01T00:00:00Z"), "is in the future"),
         (("--from", "yesterday"), "--from 'yesterday': expected RFC 3339"),
         (("--last", "7 days"), "--last: invalid duration '7 days'"),
@@ -113,36 +135,64 @@ def test_bad_ranges(history, flags, expected) -> None:
 
 
 def test_a_range_without_pitwatch_data(history) -> None:
-    done = run_report("--prometheus", history.url, "--from", "2026-09-01T00:00:00Z", "--to", "2026-09-08T00:00:00Z")
+    done = run_report(
+        "--prometheus",
+        history.url,
+        "--from",
+        "2026-09-01T00:00:00Z",
+        "--to",
+        "2026-09-08T00:00:00Z",
+    )
     line = one_line(done)
-    assert f"no pitwatch data in {history.url} between 2026-09-01T00:00:00Z and 2026-09-08T00:00:00Z" in line
+    assert (
+        f"no pitwatch data in {history.url} between 2026-09-01T00:00:00Z and 2026-09-08T00:00:00Z"
+        in line
+    )
 
 
 def test_a_wrong_job_names_the_jobs_there(history) -> None:
     line = one_line(service(history.url, "--job", "blackbox"))
-    assert 'job=~"blackbox"' in line and "pitwatch jobs there: pitwatch (choose one with --job)" in line
+    assert (
+        'job=~"blackbox"' in line
+        and "pitwatch jobs there: pitwatch (choose one with --job)" in line
+    )
 
 
 def test_unknown_and_malformed_incident_ids(history) -> None:
-    line = one_line(run_report("incident", "20261104-2001-game_provider", "--prometheus", history.url))
+    line = one_line(
+        run_report("incident", "20261104-2001-game_provider", "--prometheus", history.url)
+    )
     assert line == (
         f"pitwatch report: no incident 20261104-2001-game_provider in {history.url}; that day: "
         "20261104-1000-monitor, 20261104-2000-game_provider"
     )
-    assert "not an incident ID" in one_line(run_report("incident", "psp-northpay", "--prometheus", history.url))
+    assert "not an incident ID" in one_line(
+        run_report("incident", "psp-northpay", "--prometheus", history.url)
+    )
     assert "takes no --from" in one_line(
-        run_report("incident", "20261104-2000-game_provider", "--prometheus", history.url, "--last", "1d")
+        run_report(
+            "incident", "20261104-2000-game_provider", "--prometheus", history.url, "--last", "1d"
+        )
     )
 
 
 def test_a_prometheus_without_the_rule_pack(no_rules) -> None:
-    done = run_report("--prometheus", no_rules.url, "--from", "2026-11-01T12:00:00Z", "--to", "2026-11-02T12:00:00Z")
+    done = run_report(
+        "--prometheus",
+        no_rules.url,
+        "--from",
+        "2026-11-01T12:00:00Z",
+        "--to",
+        "2026-11-02T12:00:00Z",
+    )
     line = one_line(done)
     assert "has no alert of the pitwatch rule pack" in line and "load rules/*.yml" in line
 
 
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory, history_blocks) -> Iterator[tuple[HistoryPrometheus, Path]]:
+def secured(
+    tmp_path_factory: pytest.TempPathFactory, history_blocks
+) -> Iterator[tuple[HistoryPrometheus, Path]]:
     """The history behind TLS (a private CA) and basic auth, as Prometheus's web config does it."""
     workdir = tmp_path_factory.mktemp("secured-prometheus")
     ca = trustme.CA()
@@ -150,11 +200,18 @@ def secured(tmp_path_factory: pytest.TempPathFactory, history_blocks) -> Iterato
     cert.private_key_and_cert_chain_pem.write_to_path(str(workdir / "server.pem"))
     ca.cert_pem.write_to_path(str(workdir / "ca.pem"))
     web = {
-        "tls_server_config": {"cert_file": str(workdir / "server.pem"), "key_file": str(workdir / "server.pem")},
-        "basic_auth_users": {"reporter": bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()},
+        "tls_server_config": {
+            "cert_file": str(workdir / "server.pem"),
+            "key_file": str(workdir / "server.pem"),
+        },
+        "basic_auth_users": {
+            "reporter": bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+        },
     }
     (workdir / "web.yml").write_text(yaml.safe_dump(web))
-    prom = HistoryPrometheus(workdir / "prom", history_blocks, f"--web.config.file={workdir / 'web.yml'}")
+    prom = HistoryPrometheus(
+        workdir / "prom", history_blocks, f"--web.config.file={workdir / 'web.yml'}"
+    )
     prom.scheme = "https"
     prom.start_secured(ca_file=workdir / "ca.pem", user="reporter", password=PASSWORD)
     try:
@@ -172,19 +229,50 @@ def test_a_secured_prometheus(secured, tmp_path: Path) -> None:
     url = _secured_url(prom)
     (tmp_path / "password").write_text(PASSWORD + "\n")
     (tmp_path / "wrong").write_text("not-" + PASSWORD)
-    ok = service(url, "--ca-file", str(workdir / "ca.pem"), "--basic-auth-user", "reporter", "--basic-auth-password-file", str(tmp_path / "password"))
+    ok = service(
+        url,
+        "--ca-file",
+        str(workdir / "ca.pem"),
+        "--basic-auth-user",
+        "reporter",
+        "--basic-auth-password-file",
+        str(tmp_path / "password"),
+    )
     assert ok.returncode == 0, ok.stderr
     outputs = [ok.stdout, ok.stderr]
-    untrusted = service(url, "--basic-auth-user", "reporter", "--basic-auth-password-file", str(tmp_path / "password"))
+    untrusted = service(
+        url,
+        "--basic-auth-user",
+        "reporter",
+        "--basic-auth-password-file",
+        str(tmp_path / "password"),
+    )
     assert "its TLS certificate is not trusted (give its CA with --ca-file)" in one_line(untrusted)
-    wrong = service(url, "--ca-file", str(workdir / "ca.pem"), "--basic-auth-user", "reporter", "--basic-auth-password-file", str(tmp_path / "wrong"))
+    wrong = service(
+        url,
+        "--ca-file",
+        str(workdir / "ca.pem"),
+        "--basic-auth-user",
+        "reporter",
+        "--basic-auth-password-file",
+        str(tmp_path / "wrong"),
+    )
     assert "HTTP 401 Unauthorized" in one_line(wrong)
-    in_env = service(url, "--ca-file", str(workdir / "ca.pem"), env={"PITWATCH_PROMETHEUS_USERNAME": "reporter", "PITWATCH_PROMETHEUS_PASSWORD": PASSWORD})
+    in_env = service(
+        url,
+        "--ca-file",
+        str(workdir / "ca.pem"),
+        env={"PITWATCH_PROMETHEUS_USERNAME": "reporter", "PITWATCH_PROMETHEUS_PASSWORD": PASSWORD},
+    )
     assert in_env.returncode == 0, in_env.stderr
-    in_url = service(f"https://reporter:{PASSWORD}@127.0.0.1:{prom.port}", "--ca-file", str(workdir / "ca.pem"))
+    in_url = service(
+        f"https://reporter:{PASSWORD}@127.0.0.1:{prom.port}", "--ca-file", str(workdir / "ca.pem")
+    )
     assert in_url.returncode == 0, in_url.stderr
     assert f'"prometheus": "{url}"' in in_url.stdout
-    token = service(url, "--ca-file", str(workdir / "ca.pem"), env={"PITWATCH_PROMETHEUS_BEARER_TOKEN": TOKEN})
+    token = service(
+        url, "--ca-file", str(workdir / "ca.pem"), env={"PITWATCH_PROMETHEUS_BEARER_TOKEN": TOKEN}
+    )
     assert "HTTP 401" in one_line(token)
     for done in (untrusted, wrong, in_env, in_url, token):
         outputs += [done.stdout, done.stderr]

@@ -52,7 +52,17 @@ INCIDENT_SECTIONS = (
 
 
 def _service(history, fmt: str, *extra: str):
-    return run_report("--prometheus", history.url, "--from", REPORT_FROM, "--to", REPORT_TO, "--format", fmt, *extra)
+    return run_report(
+        "--prometheus",
+        history.url,
+        "--from",
+        REPORT_FROM,
+        "--to",
+        REPORT_TO,
+        "--format",
+        fmt,
+        *extra,
+    )
 
 
 def _incident(history, fmt: str, *extra: str):
@@ -74,7 +84,9 @@ def test_json_matches_its_schema(history, kind, make) -> None:
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(broken))
 
 
-@pytest.mark.parametrize(("make", "sections"), [(_service, SERVICE_SECTIONS), (_incident, INCIDENT_SECTIONS)])
+@pytest.mark.parametrize(
+    ("make", "sections"), [(_service, SERVICE_SECTIONS), (_incident, INCIDENT_SECTIONS)]
+)
 def test_markdown_has_its_sections(history, make, sections) -> None:
     done = make(history, "markdown")
     assert done.returncode == 0, done.stderr
@@ -90,7 +102,9 @@ def test_service_markdown_lists_the_incidents(history) -> None:
 
 
 @pytest.mark.parametrize(("name", "make"), [("service", _service), ("incident", _incident)])
-def test_html_renders_in_chromium_without_external_assets(history, tmp_path: Path, name, make) -> None:
+def test_html_renders_in_chromium_without_external_assets(
+    history, tmp_path: Path, name, make
+) -> None:
     page = tmp_path / f"{name}.html"
     done = make(history, "html", "--output", str(page))
     assert done.returncode == 0, done.stderr
@@ -117,7 +131,14 @@ def test_pdf_without_chromium_is_one_clear_line(history, tmp_path: Path) -> None
     done = _incident(history, "pdf", "--output", str(tmp_path / "x.pdf"))
     assert done.returncode == 0
     missing = run_report(
-        "incident", FLEET, "--prometheus", history.url, "--format", "pdf", "--output", str(tmp_path / "y.pdf"),
+        "incident",
+        FLEET,
+        "--prometheus",
+        history.url,
+        "--format",
+        "pdf",
+        "--output",
+        str(tmp_path / "y.pdf"),
         env={"PITWATCH_CHROMIUM": "/nonexistent/chromium"},
     )
     assert missing.returncode == 1

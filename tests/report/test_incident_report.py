@@ -16,8 +16,14 @@ FLEET = "20261104-2000-game_provider"
 @pytest.fixture(scope="module")
 def incident(history) -> dict:
     done = run_report(
-        "incident", FLEET, "--prometheus", history.url, "--format", "json",
-        "--grafana-url", "https://grafana.example.com",
+        "incident",
+        FLEET,
+        "--prometheus",
+        history.url,
+        "--format",
+        "json",
+        "--grafana-url",
+        "https://grafana.example.com",
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -89,15 +95,37 @@ def test_every_row_links_to_its_moment(incident: dict) -> None:
         panel = parse_qs(grafana.query)
         assert panel["viewPanel"][0].isdigit()
         middle = (int(panel["from"][0]) + int(panel["to"][0])) // 2
-        assert row["at"] == __import__("pitwatch.report.period", fromlist=["iso"]).iso(middle / 1000)
-    firing = next(r for r in incident["timeline"] if r["kind"] == "firing" and r["target"] == "gp-a")
-    assert 'alertname="PitwatchTargetDown"' in parse_qs(urlsplit(firing["prometheus_url"]).query)["g0.expr"][0]
+        assert row["at"] == __import__("pitwatch.report.period", fromlist=["iso"]).iso(
+            middle / 1000
+        )
+    firing = next(
+        r for r in incident["timeline"] if r["kind"] == "firing" and r["target"] == "gp-a"
+    )
+    assert (
+        'alertname="PitwatchTargetDown"'
+        in parse_qs(urlsplit(firing["prometheus_url"]).query)["g0.expr"][0]
+    )
 
 
 def test_the_same_history_gives_the_same_ids(history) -> None:
     ids = []
     for start in ("2026-11-01T00:00:00Z", "2026-11-04T19:00:00Z"):
-        done = run_report("--prometheus", history.url, "--from", start, "--to", "2026-11-05T00:00:00Z", "--format", "json")
+        done = run_report(
+            "--prometheus",
+            history.url,
+            "--from",
+            start,
+            "--to",
+            "2026-11-05T00:00:00Z",
+            "--format",
+            "json",
+        )
         assert done.returncode == 0, done.stderr
-        ids.append([i["id"] for i in json.loads(done.stdout)["incidents"] if i["id"].startswith("20261104-20")])
+        ids.append(
+            [
+                i["id"]
+                for i in json.loads(done.stdout)["incidents"]
+                if i["id"].startswith("20261104-20")
+            ]
+        )
     assert ids == [[FLEET], [FLEET]]

@@ -18,6 +18,7 @@ rules by hand, so a mistake here cannot hide one in the report.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import tempfile
@@ -177,7 +178,7 @@ class _TargetSim:
                 if after < edge < upto:
                     edges.add(edge)
         points = sorted(edges)
-        for low, high in zip(points, points[1:], strict=False):
+        for low, high in itertools.pairwise(points):
             n = _probes_between(iv, low, high)
             if not n:
                 continue
@@ -227,7 +228,7 @@ def _value(number: float) -> str:
     return repr(float(number)) if isinstance(number, float) else str(number)
 
 
-def _block_text(history: History, sims: list[_TargetSim], begin: int, end: int) -> str:
+def _block_text(history: History, sims: list[_TargetSim], begin: int, end: int) -> str:  # noqa: C901
     """OpenMetrics of the scrapes and evaluations in [begin, end)."""
     w = _Writer()
     s = history.scrape
@@ -257,21 +258,28 @@ def _block_text(history: History, sims: list[_TargetSim], begin: int, end: int) 
             "platform": history.platform,
         }
         lab = _labels(**common)
-        results = ("success", "failure", "maintenance") if t.counts_maintenance else ("success", "failure")
+        results = (
+            ("success", "failure", "maintenance")
+            if t.counts_maintenance
+            else ("success", "failure")
+        )
         lines: dict[str, list[str]] = {r: [] for r in results}
         reason_lines: dict[str, list[str]] = {}
         success_lines, duration_lines, status_lines, maint_lines = [], [], [], []
         info_lines, objective_lines, latency_objective_lines, cert_lines = [], [], [], []
+        if not sim.outages and not sim.maintenance:
+            _steady_target(w, t, lab, results, scrapes)
+            continue
         for at, life_start in scrapes:
             c = _Cumulative()
             sim.advance(c, life_start - 1, at)
             for result in results:
                 lines[result].append(
-                    f"pitwatch_probes_total{{{lab},result=\"{result}\"}} {getattr(c, result)} {at}"
+                    f'pitwatch_probes_total{{{lab},result="{result}"}} {getattr(c, result)} {at}'
                 )
             for reason, n in c.reasons.items():
                 reason_lines.setdefault(reason, []).append(
-                    f"pitwatch_probe_errors_total{{{lab},reason=\"{reason}\"}} {n} {at}"
+                    f'pitwatch_probe_errors_total{{{lab},reason="{reason}"}} {n} {at}'
                 )
             last = sim.last_probe(at)
             outage = sim.outage_at(last)
@@ -286,11 +294,11 @@ def _block_text(history: History, sims: list[_TargetSim], begin: int, end: int) 
                 f"pitwatch_target_maintenance{{{lab}}} {1 if sim.in_maintenance(at) else 0} {at}"
             )
             info_lines.append(
-                f"pitwatch_target_info{{{lab},probe=\"{t.probe}\",canary=\"{str(t.canary).lower()}\"}} 1 {at}"
+                f'pitwatch_target_info{{{lab},probe="{t.probe}",canary="{str(t.canary).lower()}"}} 1 {at}'
             )
             objective_lines.append(f"pitwatch_target_objective_ratio{{{lab}}} {t.objective!r} {at}")
             latency_objective_lines.append(
-                f"pitwatch_target_latency_objective_seconds{{{lab},percentile=\"95\"}} {t.latency_objective!r} {at}"
+                f'pitwatch_target_latency_objective_seconds{{{lab},percentile="95"}} {t.latency_objective!r} {at}'
             )
             if t.cert_expiry is not None:
                 cert_lines.append(
@@ -319,26 +327,87 @@ def _block_text(history: History, sims: list[_TargetSim], begin: int, end: int) 
     return _alerts_text(history, w, begin, end)
 
 
+def _steady_target(
+    w: _Writer, t: Target, lab: str, results: tuple[str, ...], scrapes: list[tuple[int, int]]
+) -> None:
+    """A target without events: every probe succeeds (the benchmark's thousand targets)."""
+    iv = t.interval
+    for result in results:
+        if result == "success":
+            lines = [
+                f'pitwatch_probes_total{{{lab},result="success"}} {at // iv - (life - 1) // iv} {at}'
+                for at, life in scrapes
+            ]
+        else:
+            lines = [
+                f'pitwatch_probes_total{{{lab},result="{result}"}} 0 {at}' for at, _ in scrapes
+            ]
+        for line in lines:
+            w.add("pitwatch_probes", "counter", line)
+    info = f'{lab},probe="{t.probe}",canary="{str(t.canary).lower()}"'
+    for family, labels, value in (
+        ("pitwatch_probe_success", lab, "1"),
+        ("pitwatch_probe_duration_seconds", lab, repr(t.latency)),
+        ("pitwatch_target_maintenance", lab, "0"),
+        ("pitwatch_target_info", info, "1"),
+        ("pitwatch_target_objective_ratio", lab, repr(t.objective)),
+        (
+            "pitwatch_target_latency_objective_seconds",
+            f'{lab},percentile="95"',
+            repr(t.latency_objective),
+        ),
+    ):
+        for at, _ in scrapes:
+            w.add(family, "gauge", f"{family}{{{labels}}} {value} {at}")
+    if t.probe == "http":
+        for at, _ in scrapes:
+            w.add(
+                "pitwatch_http_status_code", "gauge", f"pitwatch_http_status_code{{{lab}}} 200 {at}"
+            )
+
+
 def _self_metrics(
     history: History, w: _Writer, scrapes: list[tuple[int, int]], base: dict[str, str]
 ) -> None:
     lab = _labels(**base)
-    for at, life in scrapes:
-        w.add("pitwatch_config_last_reload_successful", "gauge", f"pitwatch_config_last_reload_successful{{{lab}}} 1 {at}")
-    for at, life in scrapes:
-        w.add("process_start_time_seconds", "gauge", f"process_start_time_seconds{{{lab}}} {life} {at}")
     for at, _ in scrapes:
-        w.add("pitwatch_build_info", "gauge", f'pitwatch_build_info{{{lab},version="0.1.0",python_version="3.11"}} 1 {at}')
+        w.add(
+            "pitwatch_config_last_reload_successful",
+            "gauge",
+            f"pitwatch_config_last_reload_successful{{{lab}}} 1 {at}",
+        )
     for at, life in scrapes:
-        w.add("pitwatch_probes_skipped", "counter", f"pitwatch_probes_skipped_total{{{lab}}} 0 {at}")
+        w.add(
+            "process_start_time_seconds",
+            "gauge",
+            f"process_start_time_seconds{{{lab}}} {life} {at}",
+        )
+    for at, _ in scrapes:
+        w.add(
+            "pitwatch_build_info",
+            "gauge",
+            f'pitwatch_build_info{{{lab},version="0.1.0",python_version="3.11"}} 1 {at}',
+        )
+    for at, _ in scrapes:
+        w.add(
+            "pitwatch_probes_skipped", "counter", f"pitwatch_probes_skipped_total{{{lab}}} 0 {at}"
+        )
     if not history.host:
         return
     host = _labels(**base, platform=history.platform)
     day = 86400
     for family, kind, value_of in (
-        ("pitwatch_host_cpu_utilization_ratio", "gauge", lambda at: 0.2 + 0.5 * ((at // 3600) % 24 == 20)),
+        (
+            "pitwatch_host_cpu_utilization_ratio",
+            "gauge",
+            lambda at: 0.2 + 0.5 * ((at // 3600) % 24 == 20),
+        ),
         ("pitwatch_host_cpus", "gauge", lambda at: 2),
-        ("pitwatch_host_memory_used_bytes", "gauge", lambda at: 4 * 2**30 + ((at // 3600) % 24 == 21) * 2**30),
+        (
+            "pitwatch_host_memory_used_bytes",
+            "gauge",
+            lambda at: 4 * 2**30 + ((at // 3600) % 24 == 21) * 2**30,
+        ),
         ("pitwatch_host_memory_total_bytes", "gauge", lambda at: 8 * 2**30),
         ("pitwatch_host_load15", "gauge", lambda at: 1.0),
     ):
@@ -348,15 +417,40 @@ def _self_metrics(
     for at, _ in scrapes:
         # /var fills by 1 GiB a day from 60 GiB used at the start.
         used = 60 * 2**30 + (at - history.start) * 2**30 // day
-        fs = _labels(**base, platform=history.platform, mountpoint="/var", device="/dev/vda2", fstype="ext4")
-        w.add("pitwatch_host_filesystem_avail_bytes", "gauge", f"pitwatch_host_filesystem_avail_bytes{{{fs}}} {size - used} {at}")
-        w.add("pitwatch_host_filesystem_size_bytes", "gauge", f"pitwatch_host_filesystem_size_bytes{{{fs}}} {size} {at}")
+        fs = _labels(
+            **base, platform=history.platform, mountpoint="/var", device="/dev/vda2", fstype="ext4"
+        )
+        w.add(
+            "pitwatch_host_filesystem_avail_bytes",
+            "gauge",
+            f"pitwatch_host_filesystem_avail_bytes{{{fs}}} {size - used} {at}",
+        )
+        w.add(
+            "pitwatch_host_filesystem_size_bytes",
+            "gauge",
+            f"pitwatch_host_filesystem_size_bytes{{{fs}}} {size} {at}",
+        )
     for name, (every, max_age) in history.backups.items():
         target = next(t for t in history.targets if t.name == name)
-        lab = _labels(**base, target=name, component=target.component, tier=str(target.tier), team=target.team, platform=history.platform)
+        lab = _labels(
+            **base,
+            target=name,
+            component=target.component,
+            tier=str(target.tier),
+            team=target.team,
+            platform=history.platform,
+        )
         for at, _ in scrapes:
-            w.add("pitwatch_file_modified_timestamp_seconds", "gauge", f"pitwatch_file_modified_timestamp_seconds{{{lab}}} {at - at % every} {at}")
-            w.add("pitwatch_file_max_age_seconds", "gauge", f"pitwatch_file_max_age_seconds{{{lab}}} {max_age} {at}")
+            w.add(
+                "pitwatch_file_modified_timestamp_seconds",
+                "gauge",
+                f"pitwatch_file_modified_timestamp_seconds{{{lab}}} {at - at % every} {at}",
+            )
+            w.add(
+                "pitwatch_file_max_age_seconds",
+                "gauge",
+                f"pitwatch_file_max_age_seconds{{{lab}}} {max_age} {at}",
+            )
 
 
 def _traffic_text(
@@ -364,7 +458,14 @@ def _traffic_text(
 ) -> None:
     for traffic in history.traffic:
         target = next(t for t in history.targets if t.name == traffic.target)
-        lab = _labels(**base, target=target.name, component=target.component, tier=str(target.tier), team=target.team, platform=history.platform)
+        lab = _labels(
+            **base,
+            target=target.name,
+            component=target.component,
+            tier=str(target.tier),
+            team=target.team,
+            platform=history.platform,
+        )
         for status in ("2xx", "5xx"):
             for at, life in scrapes:
                 if status == "2xx":
@@ -372,8 +473,14 @@ def _traffic_text(
                 else:
                     value = _grid_count(history.scrape, life, at) * traffic.errors_per_scrape
                     for begin, finish, per in traffic.error_windows:
-                        value += _grid_count(history.scrape, max(begin, life), min(at, finish - 1)) * per
-                w.add("pitwatch_logs_requests", "counter", f'pitwatch_logs_requests_total{{{lab},method="GET",route="other",status_class="{status}"}} {value} {at}')
+                        value += (
+                            _grid_count(history.scrape, max(begin, life), min(at, finish - 1)) * per
+                        )
+                w.add(
+                    "pitwatch_logs_requests",
+                    "counter",
+                    f'pitwatch_logs_requests_total{{{lab},method="GET",route="other",status_class="{status}"}} {value} {at}',
+                )
 
 
 def _grid_count(step: int, low: int, high: int) -> int:
@@ -385,20 +492,34 @@ def _grid_count(step: int, low: int, high: int) -> int:
 
 def _alerts_text(history: History, w: _Writer, begin: int, end: int) -> str:
     e = history.evaluation
-    times = [at for at in range(begin - begin % e + (e if begin % e else 0), end, e) if history.start <= at <= history.end]
+    times = [
+        at
+        for at in range(begin - begin % e + (e if begin % e else 0), end, e)
+        if history.start <= at <= history.end
+    ]
     if history.watchdog:
         for at in times:
-            w.add("ALERTS", "gauge", f'ALERTS{{alertname="PitwatchWatchdog",alertstate="firing",severity="none"}} 1 {at}')
+            w.add(
+                "ALERTS",
+                "gauge",
+                f'ALERTS{{alertname="PitwatchWatchdog",alertstate="firing",severity="none"}} 1 {at}',
+            )
     for alert in history.alerts:
         labels = _labels(alertname=alert.name, **dict(alert.labels), severity=alert.severity)
         stop = alert.resolved_at if alert.resolved_at is not None else history.end + e
         for at in times:
             if alert.pending_at <= at < stop:
-                state = "firing" if alert.firing_at is not None and at >= alert.firing_at else "pending"
+                state = (
+                    "firing" if alert.firing_at is not None and at >= alert.firing_at else "pending"
+                )
                 w.add("ALERTS", "gauge", f'ALERTS{{{labels},alertstate="{state}"}} 1 {at}')
         for at in times:
             if alert.pending_at <= at < stop:
-                w.add("ALERTS_FOR_STATE", "gauge", f"ALERTS_FOR_STATE{{{labels}}} {alert.pending_at} {at}")
+                w.add(
+                    "ALERTS_FOR_STATE",
+                    "gauge",
+                    f"ALERTS_FOR_STATE{{{labels}}} {alert.pending_at} {at}",
+                )
     return w.text()
 
 
@@ -418,14 +539,25 @@ def write_tsdb(history: History, data_dir: Path, workers: int = 2) -> int:
 
     def convert(path: Path) -> None:
         subprocess.run(
-            [promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(path), str(data_dir)],
+            [
+                promtool,
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                "--quiet",
+                str(path),
+                str(data_dir),
+            ],
             check=True,
             capture_output=True,
             timeout=600,
         )
         path.unlink()
 
-    with tempfile.TemporaryDirectory(prefix="pitwatch-history-") as scratch, ThreadPoolExecutor(workers) as pool:
+    with (
+        tempfile.TemporaryDirectory(prefix="pitwatch-history-") as scratch,
+        ThreadPoolExecutor(workers) as pool,
+    ):
         futures = []
         for begin, end in blocks(history):
             text = _block_text(history, sims, begin, end)

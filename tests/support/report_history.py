@@ -51,8 +51,24 @@ def _target_labels(name: str, component: str, tier: int, team: str) -> tuple[tup
     )
 
 
-def _down(name: str, component: str, tier: int, team: str, severity: str, pending: int, firing: int, resolved: int | None) -> Alert:
-    return Alert("PitwatchTargetDown", severity, _target_labels(name, component, tier, team), pending, firing, resolved)
+def _down(  # noqa: PLR0917 - a table of alerts reads best positionally
+    name: str,
+    component: str,
+    tier: int,
+    team: str,
+    severity: str,
+    pending: int,
+    firing: int,
+    resolved: int | None,
+) -> Alert:
+    return Alert(
+        "PitwatchTargetDown",
+        severity,
+        _target_labels(name, component, tier, team),
+        pending,
+        firing,
+        resolved,
+    )
 
 
 TARGETS = (
@@ -78,22 +94,45 @@ HISTORY = History(
         # Day 1: a payment gateway refuses connections for 20 minutes.
         Outage(("psp-northpay",), T + 14 * HOUR + 600, T + 14 * HOUR + 1800, "connect"),
         # Day 2: both gateways fail inside their maintenance window (left out).
-        Outage(("psp-northpay", "psp-cardway"), T + DAY + 2 * HOUR + 1800, T + DAY + 3 * HOUR, "http_status", 503),
+        Outage(
+            ("psp-northpay", "psp-cardway"),
+            T + DAY + 2 * HOUR + 1800,
+            T + DAY + 3 * HOUR,
+            "http_status",
+            503,
+        ),
         # Day 3: two of three game providers drop; gp-a's reason changes after 5 minutes.
         Outage(("gp-a",), T + 2 * DAY + 20 * HOUR, T + 2 * DAY + 20 * HOUR + 300, "timeout"),
         Outage(("gp-a",), T + 2 * DAY + 20 * HOUR + 300, T + 2 * DAY + 20 * HOUR + 900, "connect"),
         Outage(("gp-b",), T + 2 * DAY + 20 * HOUR, T + 2 * DAY + 20 * HOUR + 900, "timeout"),
         # Day 4: the tier-1 API answers 500 for 3 minutes.
-        Outage(("api-lobby",), T + 3 * DAY + 8 * HOUR, T + 3 * DAY + 8 * HOUR + 180, "http_status", 500),
+        Outage(
+            ("api-lobby",), T + 3 * DAY + 8 * HOUR, T + 3 * DAY + 8 * HOUR + 180, "http_status", 500
+        ),
     ),
-    maintenance=(Maintenance(("psp-northpay", "psp-cardway"), T + DAY + 2 * HOUR, T + DAY + 4 * HOUR),),
+    maintenance=(
+        Maintenance(("psp-northpay", "psp-cardway"), T + DAY + 2 * HOUR, T + DAY + 4 * HOUR),
+    ),
     # Day 3, 10:00: the exporter is gone for 5 minutes and comes back with fresh counters.
     exporter_down=(ExporterDown(T + 2 * DAY + 10 * HOUR, T + 2 * DAY + 10 * HOUR + 300),),
-    traffic=(LogTraffic("lobby-logs", 10, 0, ((T + 3 * DAY + 8 * HOUR, T + 3 * DAY + 8 * HOUR + 180, 2),)),),
+    traffic=(
+        LogTraffic(
+            "lobby-logs", 10, 0, ((T + 3 * DAY + 8 * HOUR, T + 3 * DAY + 8 * HOUR + 180, 2),)
+        ),
+    ),
     backups={"backup-db": (DAY, 26 * HOUR)},
     alerts=(
         _down("kyc-veriff", "kyc", 2, "compliance", "high", T - 570, T - 510, T + 630),
-        _down("psp-northpay", "payment_gateway", 2, "payments", "high", T + 14 * HOUR + 630, T + 14 * HOUR + 690, T + 14 * HOUR + 1830),
+        _down(
+            "psp-northpay",
+            "payment_gateway",
+            2,
+            "payments",
+            "high",
+            T + 14 * HOUR + 630,
+            T + 14 * HOUR + 690,
+            T + 14 * HOUR + 1830,
+        ),
         Alert(
             "PitwatchGameProvidersDown",
             "critical",
@@ -102,8 +141,26 @@ HISTORY = History(
             T + 2 * DAY + 20 * HOUR + 60,
             T + 2 * DAY + 20 * HOUR + 930,
         ),
-        _down("gp-a", "game_provider", 2, "integrations", "high", T + 2 * DAY + 20 * HOUR + 30, T + 2 * DAY + 20 * HOUR + 90, T + 2 * DAY + 20 * HOUR + 930),
-        _down("gp-b", "game_provider", 2, "integrations", "high", T + 2 * DAY + 20 * HOUR + 30, T + 2 * DAY + 20 * HOUR + 90, T + 2 * DAY + 20 * HOUR + 930),
+        _down(
+            "gp-a",
+            "game_provider",
+            2,
+            "integrations",
+            "high",
+            T + 2 * DAY + 20 * HOUR + 30,
+            T + 2 * DAY + 20 * HOUR + 90,
+            T + 2 * DAY + 20 * HOUR + 930,
+        ),
+        _down(
+            "gp-b",
+            "game_provider",
+            2,
+            "integrations",
+            "high",
+            T + 2 * DAY + 20 * HOUR + 30,
+            T + 2 * DAY + 20 * HOUR + 90,
+            T + 2 * DAY + 20 * HOUR + 930,
+        ),
         Alert(
             "PitwatchExporterDown",
             "high",
@@ -112,10 +169,33 @@ HISTORY = History(
             T + 2 * DAY + 10 * HOUR + 180,
             T + 2 * DAY + 10 * HOUR + 360,
         ),
-        _down("api-lobby", "api", 1, "backend", "critical", T + 3 * DAY + 8 * HOUR + 60, T + 3 * DAY + 8 * HOUR + 120, T + 3 * DAY + 8 * HOUR + 210),
+        _down(
+            "api-lobby",
+            "api",
+            1,
+            "backend",
+            "critical",
+            T + 3 * DAY + 8 * HOUR + 60,
+            T + 3 * DAY + 8 * HOUR + 120,
+            T + 3 * DAY + 8 * HOUR + 210,
+        ),
         # Not incidents: a medium alert, and a high one that never left pending.
-        Alert("PitwatchTargetSlow", "medium", (*_target_labels("gp-c", "game_provider", 2, "integrations"), ("percentile", "95")), T + DAY + 12 * HOUR, T + DAY + 12 * HOUR + 900, T + DAY + 13 * HOUR),
-        Alert("PitwatchErrorBudgetBurn", "high", _target_labels("psp-northpay", "payment_gateway", 2, "payments"), T + DAY + 10 * HOUR, None, T + DAY + 10 * HOUR + 60),
+        Alert(
+            "PitwatchTargetSlow",
+            "medium",
+            (*_target_labels("gp-c", "game_provider", 2, "integrations"), ("percentile", "95")),
+            T + DAY + 12 * HOUR,
+            T + DAY + 12 * HOUR + 900,
+            T + DAY + 13 * HOUR,
+        ),
+        Alert(
+            "PitwatchErrorBudgetBurn",
+            "high",
+            _target_labels("psp-northpay", "payment_gateway", 2, "payments"),
+            T + DAY + 10 * HOUR,
+            None,
+            T + DAY + 10 * HOUR + 60,
+        ),
     ),
 )
 
@@ -155,7 +235,9 @@ class HistoryPrometheus(Prometheus):
         import urllib.request
 
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        self.process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+        )
         log.close()
         context = ssl.create_default_context(cafile=str(ca_file))
         login = base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -163,7 +245,9 @@ class HistoryPrometheus(Prometheus):
         def up() -> bool:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"prometheus exited early:\n{self.log()}")
-            request = urllib.request.Request(self.ready_url(), headers={"Authorization": f"Basic {login}"})
+            request = urllib.request.Request(
+                self.ready_url(), headers={"Authorization": f"Basic {login}"}
+            )
             try:
                 with urllib.request.urlopen(request, timeout=1, context=context) as answer:
                     return bool(answer.status == 200)

@@ -10,6 +10,7 @@ episodes where they stop for more than two evaluation intervals.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -100,16 +101,20 @@ async def fetch_episodes(
     interval = evaluation or _spacing(states) or 60.0
     episodes = []
     for key, timeline in states.items():
-        episodes.extend(_episodes(labels_of[key], sorted(timeline.items()), active.get(key, {}), interval, period))
+        episodes.extend(
+            _episodes(
+                labels_of[key], sorted(timeline.items()), active.get(key, {}), interval, period
+            )
+        )
     episodes.sort(key=lambda e: (e.active_at, e.alertname, e.key))
     return episodes, interval
 
 
-def _spacing(states: Mapping[object, Mapping[float, str]]) -> float | None:
-    gaps = []
+def _spacing(states: Mapping[tuple[tuple[str, str], ...], Mapping[float, str]]) -> float | None:
+    gaps: list[float] = []
     for timeline in states.values():
         times = sorted(timeline)
-        gaps.extend(b - a for a, b in zip(times, times[1:], strict=False))
+        gaps.extend(b - a for a, b in itertools.pairwise(times))
     return float(statistics.median(gaps)) if gaps else None
 
 
@@ -134,7 +139,9 @@ def _episodes(
         active_at = min([first, *starts])
         still = period.end - last <= interval * GAP_EVALUATIONS
         resolved = None if still else last + interval
-        changes: list[tuple[float, str]] = [(active_at, "pending")] if run[0][1] == "pending" or active_at < first else []
+        changes: list[tuple[float, str]] = (
+            [(active_at, "pending")] if run[0][1] == "pending" or active_at < first else []
+        )
         previous = ""
         for at, state in run:
             if state != previous and state == "firing":
@@ -171,7 +178,9 @@ async def firing_summary(
         prom.vector(queries.firing_seconds(window), period.end),
         prom.vector(queries.firing_series(window), period.end),
     )
-    counts = {(s.labels.get("alertname", ""), s.labels.get("severity", "")): s.value for s in series}
+    counts = {
+        (s.labels.get("alertname", ""), s.labels.get("severity", "")): s.value for s in series
+    }
     rows = []
     for sample in samples:
         key = (sample.labels.get("alertname", ""), sample.labels.get("severity", ""))

@@ -42,9 +42,10 @@ def _axes(height: float, title: str) -> tuple[Figure, Any]:
     axes.set_title(title, loc="left")
     axes.grid(True, color="#e9ecef", linewidth=0.8)
     axes.spines[["top", "right"]].set_visible(False)
-    locator = mdates.AutoDateLocator(tz=UTC)
+    locator = mdates.AutoDateLocator(tz=UTC)  # type: ignore[no-untyped-call]
     axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC))
+    formatter = mdates.ConciseDateFormatter(locator, tz=UTC)  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_formatter(formatter)
     return figure, axes
 
 
@@ -77,7 +78,9 @@ def lines(
     return _svg(figure)
 
 
-def stacked_bars(title: str, points: Sequence[tuple[float, float, Mapping[str, float]]]) -> str | None:
+def stacked_bars(
+    title: str, points: Sequence[tuple[float, float, Mapping[str, float]]]
+) -> str | None:
     """Bars per chunk (start, end, {key: count}), stacked by key."""
     keys = sorted({k for _, _, values in points for k, v in values.items() if v})
     if not keys:
@@ -111,7 +114,13 @@ def swimlanes(
         return None
     names = sorted(lanes)[:40]
     figure, axes = _axes(0.6 + 0.32 * len(names), title)
-    colours = {**SEVERITY_COLOURS, "down": "#c92a2a", "pending": "#f59f00", "firing": "#e8590c", "maintenance": "#74c0fc"}
+    colours = {
+        **SEVERITY_COLOURS,
+        "down": "#c92a2a",
+        "pending": "#f59f00",
+        "firing": "#e8590c",
+        "maintenance": "#74c0fc",
+    }
     for row, name in enumerate(names):
         for begin, finish, kind in lanes[name]:
             axes.barh(

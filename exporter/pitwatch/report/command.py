@@ -37,12 +37,33 @@ def _options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         help=f"the Prometheus holding pitwatch's history (default ${URL_ENV})",
     )
     add("--from", dest="start", metavar="T", default=default(None), help="RFC 3339 or Unix time")
-    add("--to", dest="end", metavar="T", default=default(None), help="RFC 3339 or Unix time (default now)")
-    add("--last", metavar="DURATION", default=default(None), help=f"period length (default {DEFAULT_LAST})")
+    add(
+        "--to",
+        dest="end",
+        metavar="T",
+        default=default(None),
+        help="RFC 3339 or Unix time (default now)",
+    )
+    add(
+        "--last",
+        metavar="DURATION",
+        default=default(None),
+        help=f"period length (default {DEFAULT_LAST})",
+    )
     add("--format", choices=FORMATS, default=default("markdown"))
     add("--output", metavar="FILE", type=Path, default=default(None), help="default stdout")
-    add("--timeout", metavar="SECONDS", type=float, default=default(DEFAULT_TIMEOUT), help="per request")
-    add("--job", default=default(DEFAULT_JOB), help=f"regex of pitwatch's scrape job (default {DEFAULT_JOB})")
+    add(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=default(DEFAULT_TIMEOUT),
+        help="per request",
+    )
+    add(
+        "--job",
+        default=default(DEFAULT_JOB),
+        help=f"regex of pitwatch's scrape job (default {DEFAULT_JOB})",
+    )
     add("--basic-auth-user", metavar="USER", default=default(None))
     add(
         "--basic-auth-password-file",
@@ -50,8 +71,18 @@ def _options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         default=default(None),
         help="or $PITWATCH_PROMETHEUS_PASSWORD",
     )
-    add("--bearer-token-file", metavar="FILE", default=default(None), help="or $PITWATCH_PROMETHEUS_BEARER_TOKEN")
-    add("--ca-file", metavar="FILE", default=default(None), help="CA bundle for an https:// Prometheus")
+    add(
+        "--bearer-token-file",
+        metavar="FILE",
+        default=default(None),
+        help="or $PITWATCH_PROMETHEUS_BEARER_TOKEN",
+    )
+    add(
+        "--ca-file",
+        metavar="FILE",
+        default=default(None),
+        help="CA bundle for an https:// Prometheus",
+    )
     add(
         "--grafana-url",
         metavar="URL",
@@ -130,4 +161,3 @@ def _links(args: argparse.Namespace, display_url: str) -> Any:
 
     external = args.prometheus_external_url or display_url
     return Links(external, args.grafana_url)
-

@@ -213,4 +213,7 @@ def over_time(figures: PeriodFigures, targets: dict[str, Target]) -> dict[str, A
                 "failures_by_reason": dict(sorted((r, round(v)) for r, v in reasons.items() if v)),
             }
         )
-    return {"chunk_seconds": figures.chunks[0].chunk.seconds if figures.chunks else 0, "points": points}
+    return {
+        "chunk_seconds": figures.chunks[0].chunk.seconds if figures.chunks else 0,
+        "points": points,
+    }

@@ -36,6 +36,7 @@ async def incidents_between(
     prom: Prometheus,
     queries: Queries,
     period: Period,
+    *,
     targets: dict[str, Target],
     scrape: float,
     evaluation: float | None,
@@ -60,7 +61,10 @@ async def incidents_between(
     ]
     if resolve:
         await asyncio.gather(
-            *(resolve_all(prom, queries, i, targets, period.end, scrape) for i in incidents)
+            *(
+                resolve_all(prom, queries, i, targets=targets, end=period.end, scrape=scrape)
+                for i in incidents
+            )
         )
     return IncidentHistory(incidents, interval)
 
@@ -69,11 +73,12 @@ async def resolve_all(
     prom: Prometheus,
     queries: Queries,
     incident: Incident,
+    *,
     targets: dict[str, Target],
     end: float,
     scrape: float,
 ) -> None:
-    await resolve_targets(prom, queries, incident, targets, end, scrape)
+    await resolve_targets(prom, queries, incident, targets=targets, end=end, step=scrape)
     await resolve_impact(prom, queries, incident)
     await resolve_reasons(prom, queries, incident, end, scrape)
 

@@ -63,7 +63,9 @@ def gauge_run_start(points: Sequence[tuple[float, float]], until: float) -> floa
     return points[first][0]
 
 
-def _by_instance(series: list[Series]) -> dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Series]]:
+def _by_instance(
+    series: list[Series],
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Series]]:
     grouped: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Series]] = defaultdict(dict)
     for one in series:
         rest = tuple(

@@ -131,7 +131,7 @@ def incident_id(detected_at: float, components: Iterable[str]) -> str:
 
 
 def _components(episodes: Iterable[Episode], targets: dict[str, Target]) -> list[str]:
-    found = set()
+    found: set[str] = set()
     for episode in episodes:
         covered = coverage(episode)
         if covered == WILDCARD:
@@ -174,6 +174,7 @@ async def resolve_targets(
     prom: Prometheus,
     queries: Queries,
     incident: Incident,
+    *,
     targets: dict[str, Target],
     end: float,
     step: float,
@@ -200,16 +201,14 @@ async def resolve_targets(
 
 
 async def resolve_impact(prom: Prometheus, queries: Queries, incident: Incident) -> None:
-    detection = {
-        e.target: e.active_at for e in incident.episodes if e.target is not None
-    }
+    detection = {e.target: e.active_at for e in incident.episodes if e.target is not None}
     starts = await run_starts(
         prom,
         queries,
         {name: detection.get(name, incident.detected_at) for name in incident.targets},
     )
     if starts:
-        incident.impact_started_at = min(min(starts.values()), incident.detected_at)
+        incident.impact_started_at = min(*starts.values(), incident.detected_at)
         incident.impact_source = "probes"
     else:
         incident.impact_started_at = incident.detected_at

@@ -50,7 +50,11 @@ class Links:
         return f"{self.prometheus_url}/graph?{urlencode(params, quote_via=quote)}"
 
     def panel(
-        self, panel: str, at: float, target: str | None = None, component: str | None = None,
+        self,
+        panel: str,
+        at: float,
+        target: str | None = None,
+        component: str | None = None,
         seconds: int = GRAPH_RANGE,
     ) -> str | None:
         if self.grafana_url is None:

@@ -73,15 +73,15 @@ async def windows_in(
     first_point = chunk.start + step
     if first_point > chunk.end:
         return []
-    answer = await prom.range(queries.maintenance_state(regex_of(targets)), first_point, chunk.end, step)
+    answer = await prom.range(
+        queries.maintenance_state(regex_of(targets)), first_point, chunk.end, step
+    )
     by_window: dict[tuple[float, float], list[str]] = defaultdict(list)
     for series in answer:
         name = series.labels.get("target", "")
         for first, last in runs(series.points, step):
             by_window[(max(chunk.start, first - step), last)].append(name)
-    return [
-        Window(a, b, tuple(sorted(names)), step) for (a, b), names in sorted(by_window.items())
-    ]
+    return [Window(a, b, tuple(sorted(names)), step) for (a, b), names in sorted(by_window.items())]
 
 
 async def _probes_in(prom: Prometheus, queries: Queries, window: Window) -> dict[str, Counts]:

@@ -51,7 +51,9 @@ def print_pdf(html: str, output: Path) -> None:
             page.as_uri(),
         ]
         try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=TIMEOUT, check=False
+            )
         except subprocess.TimeoutExpired:
             raise ReportError(f"Chromium did not print the PDF within {TIMEOUT}s") from None
         if result.returncode != 0 or not target.exists():

@@ -27,9 +27,13 @@ def _ratio(value: float | None, digits: int = 4) -> float | None:
 
 async def host_figures(prom: Prometheus, q: Queries, period: Period, step: float) -> dict[str, Any]:
     window, sub = period.seconds, f"{period.seconds}s:{max(1, round(step))}s"
+    avail_selector = q.sel(
+        "pitwatch_host_filesystem_avail_bytes", fstype=f"!~{READ_ONLY_FILESYSTEMS}"
+    )
     cpu, memory, load, used, avail = await asyncio.gather(
         prom.vector(
-            f"max by (instance) (max_over_time({q.sel('pitwatch_host_cpu_utilization_ratio')}[{window}s]))",
+            "max by (instance) (max_over_time("
+            f"{q.sel('pitwatch_host_cpu_utilization_ratio')}[{window}s]))",
             period.end,
         ),
         prom.vector(
@@ -43,14 +47,22 @@ async def host_figures(prom: Prometheus, q: Queries, period: Period, step: float
             period.end,
         ),
         prom.vector(
-            f"1 - last_over_time({q.sel('pitwatch_host_filesystem_avail_bytes', fstype=f'!~{READ_ONLY_FILESYSTEMS}')}[1h]) "
+            f"1 - last_over_time({avail_selector}[1h]) "
             f"/ last_over_time({q.sel('pitwatch_host_filesystem_size_bytes')}[1h])",
             period.end,
         ),
-        prom.vector(f"last_over_time({q.sel('pitwatch_host_filesystem_avail_bytes')}[1h])", period.end),
+        prom.vector(
+            f"last_over_time({q.sel('pitwatch_host_filesystem_avail_bytes')}[1h])", period.end
+        ),
     )
-    instances = sorted(set(_by(cpu, "instance")) | set(_by(memory, "instance")) | set(_by(load, "instance")))
-    cpu_of, memory_of, load_of = _by(cpu, "instance"), _by(memory, "instance"), _by(load, "instance")
+    instances = sorted(
+        set(_by(cpu, "instance")) | set(_by(memory, "instance")) | set(_by(load, "instance"))
+    )
+    cpu_of, memory_of, load_of = (
+        _by(cpu, "instance"),
+        _by(memory, "instance"),
+        _by(load, "instance"),
+    )
     hosts = [
         {
             "instance": name,
@@ -66,16 +78,18 @@ async def host_figures(prom: Prometheus, q: Queries, period: Period, step: float
         labels = top.labels
         match = {k: labels.get(k, "") for k in ("instance", "mountpoint")}
         avail_bytes = next(
-            (
-                s.value
-                for s in avail
-                if all(s.labels.get(k, "") == v for k, v in match.items())
-            ),
+            (s.value for s in avail if all(s.labels.get(k, "") == v for k, v in match.items())),
             None,
         )
         trend_window = min(window, FORECAST_WINDOW)
         trend = await prom.vector(
-            f"deriv({q.sel('pitwatch_host_filesystem_avail_bytes', instance=match['instance'], mountpoint=match['mountpoint'])}[{trend_window}s])",
+            "deriv("
+            + q.sel(
+                "pitwatch_host_filesystem_avail_bytes",
+                instance=match["instance"],
+                mountpoint=match["mountpoint"],
+            )
+            + f"[{trend_window}s])",
             period.end,
         )
         slope = trend[0].value if trend else None
@@ -96,7 +110,8 @@ async def host_figures(prom: Prometheus, q: Queries, period: Period, step: float
 
 async def certificates(prom: Prometheus, q: Queries, period: Period) -> list[dict[str, Any]]:
     answer = await prom.vector(
-        f"min by (target, component) (last_over_time({q.sel('pitwatch_tls_cert_expiry_timestamp_seconds')}[1h]))",
+        "min by (target, component) (last_over_time("
+        f"{q.sel('pitwatch_tls_cert_expiry_timestamp_seconds')}[1h]))",
         period.end,
     )
     rows = []
@@ -130,7 +145,11 @@ async def backups(
             period.end,
         ),
     )
-    modified_of, limit_of, oldest_of = _by(modified, "target"), _by(limit, "target"), _by(oldest, "target")
+    modified_of, limit_of, oldest_of = (
+        _by(modified, "target"),
+        _by(limit, "target"),
+        _by(oldest, "target"),
+    )
     rows = []
     for name in sorted(names):
         stamp = modified_of.get(name)
@@ -149,20 +168,28 @@ async def backups(
     return rows
 
 
-async def monitor_health(prom: Prometheus, q: Queries, period: Period, probes_run: int) -> dict[str, Any]:
+async def monitor_health(
+    prom: Prometheus, q: Queries, period: Period, probes_run: int
+) -> dict[str, Any]:
     window = period.seconds
     up, skipped, reloads, restarts, build = await asyncio.gather(
         prom.vector(f"avg by (instance) (avg_over_time({q.sel('up')}[{window}s]))", period.end),
-        prom.vector(f"sum(increase({q.sel('pitwatch_probes_skipped_total')}[{window}s]))", period.end),
         prom.vector(
-            f"min by (instance) (min_over_time({q.sel('pitwatch_config_last_reload_successful')}[{window}s]))",
+            f"sum(increase({q.sel('pitwatch_probes_skipped_total')}[{window}s]))", period.end
+        ),
+        prom.vector(
+            "min by (instance) (min_over_time("
+            f"{q.sel('pitwatch_config_last_reload_successful')}[{window}s]))",
             period.end,
         ),
         prom.vector(
             f"sum by (instance) (changes({q.sel('process_start_time_seconds')}[{window}s]))",
             period.end,
         ),
-        prom.vector(f"max by (version) (last_over_time({q.sel('pitwatch_build_info')}[{window}s]))", period.end),
+        prom.vector(
+            f"max by (version) (last_over_time({q.sel('pitwatch_build_info')}[{window}s]))",
+            period.end,
+        ),
     )
     skipped_total = round(skipped[0].value) if skipped else 0
     due = probes_run + skipped_total
@@ -172,7 +199,10 @@ async def monitor_health(prom: Prometheus, q: Queries, period: Period, probes_ru
                 "instance": s.labels.get("instance", ""),
                 "scrape_success_ratio": _ratio(s.value, 6),
                 "restarts": round(_by(restarts, "instance").get(s.labels.get("instance", ""), 0)),
-                "config_reload_rejected": _by(reloads, "instance").get(s.labels.get("instance", ""), 1) < 1,
+                "config_reload_rejected": _by(reloads, "instance").get(
+                    s.labels.get("instance", ""), 1
+                )
+                < 1,
             }
             for s in sorted(up, key=lambda s: s.labels.get("instance", ""))
         ],

@@ -10,6 +10,7 @@ read), the alert episodes from :mod:`.alerts`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import statistics
 from collections import defaultdict
@@ -60,7 +61,9 @@ def parse_id(text: str) -> float:
     try:
         moment = datetime.strptime(match.group(1) + match.group(2), "%Y%m%d%H%M")
     except ValueError:
-        raise ReportError(f"{text!r}: {match.group(1)}-{match.group(2)} is no date and time") from None
+        raise ReportError(
+            f"{text!r}: {match.group(1)}-{match.group(2)} is no date and time"
+        ) from None
     return moment.replace(tzinfo=UTC).timestamp()
 
 
@@ -82,7 +85,13 @@ async def find_incident(
             scrape_interval(prom, queries, period.end), evaluation_interval(prom, period.end)
         )
         history = await incidents_between(
-            prom, queries, period, targets, scrape, evaluation, resolve=False
+            prom,
+            queries,
+            period,
+            targets=targets,
+            scrape=scrape,
+            evaluation=evaluation,
+            resolve=False,
         )
         match = next((i for i in history.incidents if i.id == incident_id.strip()), None)
         if match is None:
@@ -98,7 +107,7 @@ async def find_incident(
         after = min(SEARCH_MAX, after * 4)
     from pitwatch.report.history import resolve_all
 
-    await resolve_all(prom, queries, match, targets, period.end, scrape)
+    await resolve_all(prom, queries, match, targets=targets, end=period.end, scrape=scrape)
     return match, targets, scrape, history.evaluation_interval
 
 
@@ -116,7 +125,7 @@ class TargetSamples:
 
 def _deltas(points: list[tuple[float, float]]) -> dict[float, float]:
     found = {}
-    for (_, before), (at, value) in zip(points, points[1:], strict=False):
+    for (_, before), (at, value) in itertools.pairwise(points):
         found[at] = value - before if value >= before else value
     return found
 
@@ -213,7 +222,7 @@ def _alert_labels(episode: Episode) -> str:
 
 
 def _reason_rows(
-    name: str, component: str, samples: TargetSamples, start: float, end: float, q: Queries
+    name: str, component: str, samples: TargetSamples, *, start: float, end: float, q: Queries
 ) -> list[Row]:
     """A row at the first failure of the incident, at each change of failure reason (or HTTP
     status) while failing, and at the recovery."""
@@ -232,16 +241,22 @@ def _reason_rows(
             present = {r: d.get(at, 0.0) for r, d in reason_deltas.items() if d.get(at, 0.0) > 0}
             if not present:
                 # A reason's series appears at its first failure: that sample has no delta.
-                present = {
-                    r: 1.0 for r, pts in samples.reasons.items() if pts and pts[0][0] == at
-                }
+                present = {r: 1.0 for r, pts in samples.reasons.items() if pts and pts[0][0] == at}
             reason = max(present, key=lambda r: present[r]) if present else "unknown"
             status = int(status_at.get(at, 0))
             cause = (reason, status)
             detail = f"{reason}" + (f", HTTP {status}" if status else "")
             if not failing:
                 rows.append(
-                    Row(at, "impact", f"{name}: probes fail ({detail})", name, selector, "probe_results", component)
+                    Row(
+                        at,
+                        "impact",
+                        f"{name}: probes fail ({detail})",
+                        name,
+                        selector,
+                        "probe_results",
+                        component,
+                    )
                 )
             elif cause != last_cause:
                 rows.append(
@@ -257,7 +272,17 @@ def _reason_rows(
                 )
             failing, last_cause = True, cause
         elif failing and succeeded > 0:
-            rows.append(Row(at, "recovery", f"{name}: probes succeed again", name, selector, "probe_results", component))
+            rows.append(
+                Row(
+                    at,
+                    "recovery",
+                    f"{name}: probes succeed again",
+                    name,
+                    selector,
+                    "probe_results",
+                    component,
+                )
+            )
             failing, last_cause = False, None
     return rows
 
@@ -280,7 +305,8 @@ def _alert_rows(incident: Incident, q: Queries) -> list[Row]:
                 Row(
                     at,
                     state,
-                    f"{episode.alertname} ({episode.severity}) {verb}" + (f": {labels}" if labels else ""),
+                    f"{episode.alertname} ({episode.severity}) {verb}"
+                    + (f": {labels}" if labels else ""),
                     episode.target,
                     f"ALERTS{{{matchers}}}",
                     "firing_alerts" if episode.target is None else "probe_results",
@@ -294,6 +320,7 @@ def _timeline(
     incident: Incident,
     targets: dict[str, Target],
     samples: dict[str, TargetSamples],
+    *,
     start: float,
     end: float,
     links: Links,
@@ -301,7 +328,9 @@ def _timeline(
 ) -> list[dict[str, Any]]:
     names = incident.targets
     healthy = [
-        n for n in names if samples.get(n) and any(v == 1 for t, v in samples[n].success if t <= start)
+        n
+        for n in names
+        if samples.get(n) and any(v == 1 for t, v in samples[n].success if t <= start)
     ]
     rows = [
         Row(
@@ -321,7 +350,14 @@ def _timeline(
         if name in samples:
             target = targets.get(name)
             rows.extend(
-                _reason_rows(name, target.component if target else "", samples[name], incident.impact_started_at, end, q)
+                _reason_rows(
+                    name,
+                    target.component if target else "",
+                    samples[name],
+                    start=incident.impact_started_at,
+                    end=end,
+                    q=q,
+                )
             )
     rows.extend(_alert_rows(incident, q))
     rows.sort(key=Row.sort_key)
@@ -355,20 +391,22 @@ async def incident_report(
     prom.progress.set_phase("reading the incident's samples")
     samples, objectives, traffic = await asyncio.gather(
         _samples(prom, queries, incident.targets, read_from, read_to),
-        objectives_of(prom, queries, Period(int(read_from), int(read_to)), int(read_to - read_from)),
-        _traffic(prom, queries, incident, targets, end, scrape),
+        objectives_of(
+            prom, queries, Period(int(read_from), int(read_to)), int(read_to - read_from)
+        ),
+        _traffic(prom, queries, incident, targets=targets, end=end, scrape=scrape),
     )
     impact_rows = []
     for name in incident.targets:
         target = targets.get(name)
         got = samples.get(name, TargetSamples())
-        inside = [
-            (t, v) for t, v in got.success if incident.impact_started_at <= t <= end
-        ]
+        inside = [(t, v) for t, v in got.success if incident.impact_started_at <= t <= end]
         failures = _deltas(got.failures)
         successes = _deltas(got.successes)
         failed = sum(v for t, v in failures.items() if incident.impact_started_at <= t <= end)
-        probes = failed + sum(v for t, v in successes.items() if incident.impact_started_at <= t <= end)
+        probes = failed + sum(
+            v for t, v in successes.items() if incident.impact_started_at <= t <= end
+        )
         objective = objectives.get(name)
         ratio = objective.availability if objective else None
         consumed = None
@@ -387,8 +425,17 @@ async def incident_report(
                 "objective": ratio,
                 "error_budget_consumed_30d": consumed,
                 "latency": {
-                    "before": _stats([v for t, v in got.duration if t < incident.impact_started_at and t >= incident.impact_started_at - around]),
-                    "during": _stats([v for t, v in got.duration if incident.impact_started_at <= t <= end]),
+                    "before": _stats(
+                        [
+                            v
+                            for t, v in got.duration
+                            if t < incident.impact_started_at
+                            and t >= incident.impact_started_at - around
+                        ]
+                    ),
+                    "during": _stats(
+                        [v for t, v in got.duration if incident.impact_started_at <= t <= end]
+                    ),
                     "after": _stats([v for t, v in got.duration if end < t <= end + around]),
                 },
                 "http_statuses": _statuses(got, incident.impact_started_at, end),
@@ -397,7 +444,13 @@ async def incident_report(
     row = incident_row(incident, targets)
     row["duration_seconds"] = round(end - incident.impact_started_at)
     timeline = _timeline(
-        incident, targets, samples, incident.impact_started_at - CONTEXT, end, links, queries
+        incident,
+        targets,
+        samples,
+        start=incident.impact_started_at - CONTEXT,
+        end=end,
+        links=links,
+        q=queries,
     )
     document: dict[str, Any] = {
         "kind": "incident",
@@ -472,12 +525,15 @@ async def _traffic(
     prom: Prometheus,
     queries: Queries,
     incident: Incident,
+    *,
     targets: dict[str, Target],
     end: float,
     scrape: float,
 ) -> list[dict[str, Any]]:
     """Real requests of the access-log targets of the incident's components over it."""
-    logs = [t.name for t in targets.values() if t.probe == "logs" and t.component in incident.components]
+    logs = [
+        t.name for t in targets.values() if t.probe == "logs" and t.component in incident.components
+    ]
     if not logs:
         return []
     window = max(1, round(end - incident.impact_started_at + scrape))
@@ -488,7 +544,9 @@ async def _traffic(
     )
     by_target: dict[str, dict[str, float]] = defaultdict(dict)
     for sample in answer:
-        by_target[sample.labels.get("target", "")][sample.labels.get("status_class", "")] = sample.value
+        by_target[sample.labels.get("target", "")][sample.labels.get("status_class", "")] = (
+            sample.value
+        )
     rows = []
     for name in sorted(by_target):
         classes = by_target[name]
@@ -527,7 +585,8 @@ def _detection(incident: Incident) -> dict[str, Any]:
 def _title(incident: Incident, targets: dict[str, Target]) -> str:
     what = ", ".join(incident.targets[:3]) + (" ..." if len(incident.targets) > 3 else "")
     where = what or ", ".join(incident.components)
-    return f"{incident.severity.capitalize()} incident {incident.id}: {', '.join(incident.alerts)} ({where})"
+    alerts = ", ".join(incident.alerts)
+    return f"{incident.severity.capitalize()} incident {incident.id}: {alerts} ({where})"
 
 
 def _summary(

@@ -105,9 +105,7 @@ class Prometheus:
         data = await self._call("query", {"query": expr, "time": _time(at)})
         if data.get("resultType") != "vector":
             raise self._unexpected("query", f"a {data.get('resultType')} for an instant vector")
-        return [
-            Sample(dict(item["metric"]), _number(item["value"][1])) for item in data["result"]
-        ]
+        return [Sample(dict(item["metric"]), _number(item["value"][1])) for item in data["result"]]
 
     async def matrix(self, expr: str, at: float) -> list[Series]:
         """Raw samples of a range selector (``ALERTS[1d]``) evaluated at ``at``."""
@@ -196,7 +194,7 @@ class Prometheus:
         except (ValueError, UnicodeDecodeError):
             payload = None
         if not isinstance(payload, dict) or payload.get("status") not in ("success", "error"):
-            kind = content_type.split(";")[0] or "no content type"
+            kind = content_type.split(";", maxsplit=1)[0] or "no content type"
             raise ReportError(
                 f"{where} is not a Prometheus: /api/v1/{endpoint} answered HTTP {status} "
                 f"({kind}); give the URL Prometheus's web UI is served at"

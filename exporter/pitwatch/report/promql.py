@@ -64,11 +64,12 @@ class Queries:
 
     def latency_sum_count(self, window: int) -> str:
         gauge = self.sel("pitwatch_probe_duration_seconds")
+        total = f"sum by (target) (sum_over_time({gauge}[{window}s]))"
+        count = f"sum by (target) (count_over_time({gauge}[{window}s]))"
         return (
-            'label_replace(sum by (target) (sum_over_time({g}[{w}s])), "stat", "sum", "", "") '
-            'or label_replace(sum by (target) (count_over_time({g}[{w}s])), "stat", "count", '
-            '"", "")'
-        ).format(g=gauge, w=window)
+            f'label_replace({total}, "stat", "sum", "", "") '
+            f'or label_replace({count}, "stat", "count", "", "")'
+        )
 
     def latency_quantile(self, quantile: float, window: int, targets: str) -> str:
         gauge = self.sel("pitwatch_probe_duration_seconds", target=f"~{targets}")

@@ -27,7 +27,9 @@ def check_format(fmt: str, output: Path | None) -> None:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise ReportError(f"--format {fmt} draws charts with matplotlib: {EXTRA_HINT}") from None
+            raise ReportError(
+                f"--format {fmt} draws charts with matplotlib: {EXTRA_HINT}"
+            ) from None
     if fmt in ("markdown", "html", "pdf"):
         try:
             import jinja2  # noqa: F401

@@ -3,6 +3,7 @@ time the reports give ("to the scrape interval"). Read from the spacing of raw s
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Iterable
 
@@ -14,10 +15,10 @@ PROBE_WINDOW = 900
 
 
 def median_spacing(series: Iterable[Series]) -> float | None:
-    gaps = []
+    gaps: list[float] = []
     for one in series:
         times = [t for t, _ in one.points]
-        gaps.extend(b - a for a, b in zip(times, times[1:], strict=False) if b > a)
+        gaps.extend(b - a for a, b in itertools.pairwise(times) if b > a)
     if not gaps:
         return None
     return float(round(statistics.median(gaps), 3))

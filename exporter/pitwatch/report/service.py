@@ -20,8 +20,8 @@ from pitwatch.report.figures import (
     target_rows,
 )
 from pitwatch.report.history import incident_row, incidents_between, summary_of
-from pitwatch.report.links import Links
 from pitwatch.report.inventory import Target, objectives_of, targets_of
+from pitwatch.report.links import Links
 from pitwatch.report.period import Period, iso
 from pitwatch.report.platform import backups, certificates, host_figures, monitor_health
 from pitwatch.report.prometheus import Prometheus
@@ -62,9 +62,16 @@ async def service_report(
         period_figures(prom, queries, period, scrape),
         period_figures(prom, queries, previous_period, scrape),
         objectives_of(prom, queries, period, period.seconds),
-        incidents_between(prom, queries, period, targets, scrape, evaluation),
         incidents_between(
-            prom, queries, previous_period, targets, scrape, evaluation, resolve=True
+            prom, queries, period, targets=targets, scrape=scrape, evaluation=evaluation
+        ),
+        incidents_between(
+            prom,
+            queries,
+            previous_period,
+            targets=targets,
+            scrape=scrape,
+            evaluation=evaluation,
         ),
     )
     progress.set_phase("latency, host, certificates, backups")
@@ -115,7 +122,12 @@ async def service_report(
             "summary": previous_summary,
         },
         "changes": changes(
-            components, previous_components, summary, previous_summary, targets, previous.totals
+            components,
+            previous_components=previous_components,
+            summary=summary,
+            previous_summary=previous_summary,
+            targets=targets,
+            previous_totals=previous.totals,
         ),
         "worst_targets": worst_targets(rows, targets),
         "maintenance": [
@@ -195,6 +207,7 @@ def _percent(value: float) -> str:
 
 def changes(
     components: list[dict[str, Any]],
+    *,
     previous_components: list[dict[str, Any]],
     summary: dict[str, Any],
     previous_summary: dict[str, Any],

@@ -9,8 +9,8 @@ from typing import Any
 import jinja2
 
 from pitwatch.report.links import Links
-from pitwatch.report.postmortem import FILL_IN
 from pitwatch.report.period import describe
+from pitwatch.report.postmortem import FILL_IN
 
 
 def _environment(html: bool) -> jinja2.Environment:
@@ -89,17 +89,24 @@ def _service_charts(document: dict[str, Any]) -> dict[str, str | None]:
             lanes.setdefault(target, []).append((begin, finish, incident["severity"]))
     for window in document["maintenance"]:
         for target in window["targets"]:
-            lanes.setdefault(target, []).append((_stamp(window["start"]), _stamp(window["end"]), "maintenance"))
+            lanes.setdefault(target, []).append(
+                (_stamp(window["start"]), _stamp(window["end"]), "maintenance")
+            )
     lowest = min((v for series in availability.values() for _, v in series), default=1.0)
     return {
-        "availability": charts.lines("Availability per component", availability, "%", floor=min(lowest, 0.99)),
+        "availability": charts.lines(
+            "Availability per component", availability, "%", floor=min(lowest, 0.99)
+        ),
         "latency": charts.lines("Mean probe latency per component", latency, "seconds"),
         "reasons": charts.stacked_bars(
             "Failed probes by reason",
             [(p["from"], p["to"], p["failures_by_reason"]) for p in points],
         ),
         "incidents": charts.swimlanes(
-            "Incidents (by severity) and maintenance, per target", lanes, _stamp(document["from"]), end
+            "Incidents (by severity) and maintenance, per target",
+            lanes,
+            _stamp(document["from"]),
+            end,
         ),
     }
 
@@ -108,21 +115,29 @@ def _incident_charts(document: dict[str, Any]) -> dict[str, str | None]:
     from pitwatch.report import charts
 
     series = document.get("series", {})
-    lanes = {name: [(a, b, "down") for a, b in spans] for name, spans in series.get("down", {}).items()}
+    lanes = {
+        name: [(a, b, "down") for a, b in spans] for name, spans in series.get("down", {}).items()
+    }
     for alert in document["alerts"]:
         name = alert["labels"].get("target") or alert["alertname"]
         active = _stamp(alert["active_at"])
         firing = _stamp(alert["firing_at"]) if alert["firing_at"] else None
-        resolved = _stamp(alert["resolved_at"]) if alert["resolved_at"] else series.get("end", active)
+        resolved = (
+            _stamp(alert["resolved_at"]) if alert["resolved_at"] else series.get("end", active)
+        )
         lane = f"{alert['alertname']} {name}" if name != alert["alertname"] else name
         lanes.setdefault(lane, []).append((active, firing or resolved, "pending"))
         if firing is not None:
             lanes[lane].append((firing, resolved, "firing"))
     start, end = series.get("start", 0.0), series.get("end", 0.0)
     return {
-        "swimlanes": charts.swimlanes("Failing probes and alert states", lanes, start, end) if lanes else None,
+        "swimlanes": charts.swimlanes("Failing probes and alert states", lanes, start, end)
+        if lanes
+        else None,
         "latency": charts.lines(
-            "Probe latency", {k: [tuple(p) for p in v] for k, v in series.get("latency", {}).items()}, "seconds"
+            "Probe latency",
+            {k: [tuple(p) for p in v] for k, v in series.get("latency", {}).items()},
+            "seconds",
         ),
     }
 
@@ -133,6 +148,8 @@ def render_markdown(document: dict[str, Any], links: Links) -> str:
 
 
 def render_html(document: dict[str, Any], links: Links) -> str:
-    charts = _service_charts(document) if document["kind"] == "service" else _incident_charts(document)
+    charts = (
+        _service_charts(document) if document["kind"] == "service" else _incident_charts(document)
+    )
     template = _environment(html=True).get_template(f"{document['kind']}.html.j2")
     return template.render(r=document, links=links, charts=charts, fill_in=FILL_IN)

@@ -156,12 +156,15 @@ def test_incidents_are_merged_identified_and_timed_from_the_probes(report: dict)
         "2026-11-04T20:15:30Z",
     )
     assert fleet["reasons"] == {"timeout": 40, "connect": 20}
+    # Its burn-rate alert paged after TargetDown had resolved: one incident, ended by it.
     api = incidents["20261105-0801-api"]
+    assert api["alerts"] == ["PitwatchErrorBudgetBurn", "PitwatchTargetDown"]
     assert (
         api["time_to_detect_seconds"],
         api["time_to_page_seconds"],
         api["time_to_resolve_seconds"],
-    ) == (60, 120, 210)
+        api["resolved_at"],
+    ) == (60, 120, 480, "2026-11-05T08:08:00Z")
     monitor = incidents["20261104-1000-monitor"]
     assert (monitor["impact_source"], monitor["targets"], monitor["time_to_resolve_seconds"]) == (
         "alert",
@@ -177,7 +180,7 @@ def test_summary_counts_the_incidents_begun_in_the_period(report: dict) -> None:
     assert summary["incidents"] == 4
     assert summary["incidents_by_severity"] == {"critical": 2, "high": 2, "medium": 0, "low": 0}
     assert summary["mttd_seconds"] == (30 + 0 + 30 + 60) // 4
-    assert summary["mttr_seconds"] == (1230 + 330 + 930 + 210) // 4
+    assert summary["mttr_seconds"] == (1230 + 330 + 930 + 480) // 4
     assert summary["mean_time_to_page_seconds"] == (90 + 150 + 60 + 120) // 4
 
 

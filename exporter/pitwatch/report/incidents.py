@@ -1,6 +1,9 @@
 """Incidents: maximal spans in which at least one ``critical`` or ``high`` pitwatch alert
 fires, joined when they overlap and share a component (a fleet alert covers its component;
-``PitwatchEgressDown``, which names none, covers every component of its platform).
+``PitwatchEgressDown``, which names none, covers every component of its platform). For
+joining, a fired alert's span starts when it became active (pending): a burn-rate alert whose
+``for:`` outlasts the short outage that set it off pages after that outage resolved, and that
+late page is the same failure, not a second incident.
 
 Each incident's ID is ``YYYYMMDD-HHMM-<component>[+<component>]`` from the moment its first
 alert became active and the components of the alerts active then: the same history always
@@ -71,8 +74,9 @@ def coverage(episode: Episode) -> str:
 
 
 def _span(episode: Episode, end: float) -> tuple[float, float]:
-    assert episode.firing_at is not None
-    return episode.firing_at, episode.resolved_at if episode.resolved_at is not None else end
+    """From when a fired alert became active (its pending time counts for joining) to its
+    resolution."""
+    return episode.active_at, episode.resolved_at if episode.resolved_at is not None else end
 
 
 class _Union:
@@ -201,7 +205,12 @@ async def resolve_targets(
 
 
 async def resolve_impact(prom: Prometheus, queries: Queries, incident: Incident) -> None:
-    detection = {e.target: e.active_at for e in incident.episodes if e.target is not None}
+    detection: dict[str, float] = {}
+    for episode in incident.episodes:
+        if episode.target is not None:
+            detection[episode.target] = min(
+                episode.active_at, detection.get(episode.target, episode.active_at)
+            )
     starts = await run_starts(
         prom,
         queries,

@@ -104,5 +104,5 @@ def resolve_period(
 
 def describe(seconds: float) -> str:
     """A duration for people: ``13m30s``, ``2h``, ``3d4h``."""
-    whole = int(seconds)
+    whole = round(seconds)  # as the JSON's *_seconds fields, so both say the same
     return format_duration(float(whole)) if whole > 0 else "0s"

@@ -213,10 +213,12 @@ class Row:
 
 
 def _alert_labels(episode: Episode) -> str:
+    """Every label that tells this alert from another of its name (a burn-rate alert's
+    ``long``/``short`` windows, say); name and severity are in the row already."""
     shown = [
         f"{k}={v}"
         for k, v in sorted(episode.labels.items())
-        if k in ("target", "component", "team", "platform", "instance") and v
+        if k not in ("alertname", "severity", "job") and v
     ]
     return ", ".join(shown)
 
@@ -330,8 +332,14 @@ def _timeline(
     healthy = [
         n
         for n in names
-        if samples.get(n) and any(v == 1 for t, v in samples[n].success if t <= start)
+        # Answering in the context window (a young Prometheus may not reach back all of it).
+        if samples.get(n)
+        and any(v == 1 for t, v in samples[n].success if t < incident.impact_started_at)
     ]
+    # A Prometheus younger than the context window: begin with its first sample instead.
+    first_seen = [samples[n].success[0][0] for n in names if samples.get(n) and samples[n].success]
+    if first_seen and start < min(first_seen) < incident.impact_started_at:
+        start = min(first_seen)
     rows = [
         Row(
             start,
@@ -598,18 +606,29 @@ def _summary(
     who = ", ".join(
         f"{r['target']} ({r['component']}, tier {r['tier']}, team {r['team']})" for r in impact[:4]
     )
+    if len(impact) > 4:
+        who += f" and {len(impact) - 4} more"
+    # How long the probes failed, which a late alert (a burn rate's long for:) can outlast.
+    down = max((int(r["down_seconds"]) for r in impact), default=0)
+    failing = describe(down) if down and incident.impact_source == "probes" else lasted
+    first = min(incident.episodes, key=lambda e: (e.active_at, e.alertname))
+    paged = min(
+        (e for e in incident.episodes if e.firing_at is not None),
+        key=lambda e: (e.firing_at or 0.0, e.alertname),
+    )
     parts = [
         f"{who or ', '.join(incident.components)} failed "
         + (
-            f"from {iso(incident.impact_started_at)} for {lasted}"
+            f"from {iso(incident.impact_started_at)} for {failing}"
             if incident.resolved_at is not None
             else f"since {iso(incident.impact_started_at)} (still ongoing, {lasted} so far)"
         )
         + (f", failed probes by reason: {reasons}" if reasons else "")
         + ".",
-        f"{' and '.join(incident.alerts)} ({incident.severity}) became active "
+        f"The first alert, {first.alertname} ({first.severity}), became active "
         f"{describe(incident.detected_at - incident.impact_started_at)} after the first failed "
-        f"probe and fired {describe(incident.firing_at - incident.impact_started_at)} after it.",
+        f"probe; the first page, {paged.alertname} ({paged.severity}), fired "
+        f"{describe(incident.firing_at - incident.impact_started_at)} after it.",
     ]
     if incident.resolved_at is not None:
         parts.append(

@@ -16,6 +16,7 @@ failures that led to its first alert (see :mod:`.impact`).
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -227,17 +228,27 @@ async def resolve_impact(prom: Prometheus, queries: Queries, incident: Incident)
 async def resolve_reasons(
     prom: Prometheus, queries: Queries, incident: Incident, end: float, step: float
 ) -> None:
-    """Failed probes of its targets from the impact start to its end, by reason."""
+    """Failed probes of its targets from the impact start to its end (counted from the raw
+    samples of the failure counter, exact to the probe), by reason."""
     if not incident.targets:
         return
     stop = incident.end(end)
-    window = max(1, round(stop - incident.impact_started_at + step))
+    window = max(1, round(stop - incident.impact_started_at + 2 * step))
     regex = regex_of(incident.targets)
-    probes, errors = await asyncio.gather(
-        prom.vector(queries.probes(window, target=f"~{regex}"), stop),
+    counters, errors = await asyncio.gather(
+        prom.matrix(
+            f"{queries.sel('pitwatch_probes_total', target=f'~{regex}', result='failure')}"
+            f"[{window}s]",
+            stop,
+        ),
         prom.vector(queries.errors(window, target=f"~{regex}"), stop),
     )
-    failed = sum(s.value for s in probes if s.labels.get("result") == "failure")
+    failed = 0.0
+    for series in counters:
+        points = series.points
+        for (_, before), (at, value) in itertools.pairwise(points):
+            if at >= incident.impact_started_at:
+                failed += value - before if value >= before else value
     reasons: dict[str, float] = defaultdict(float)
     for sample in errors:
         reasons[sample.labels.get("reason", "other")] += sample.value

@@ -11,26 +11,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pitwatch.report.errors import ReportError
+from pitwatch.secrets import Secret
 
 URL_ENV = "PITWATCH_PROMETHEUS_URL"
 USER_ENV = "PITWATCH_PROMETHEUS_USERNAME"
 PASSWORD_ENV = "PITWATCH_PROMETHEUS_PASSWORD"
 TOKEN_ENV = "PITWATCH_PROMETHEUS_BEARER_TOKEN"
-
-
-@dataclass(frozen=True, slots=True)
-class Secret:
-    """A value that prints as ``<secret>`` wherever it ends up by mistake."""
-
-    value: str = field(repr=False)
-
-    def __str__(self) -> str:
-        return "<secret>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +40,7 @@ class Connection:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s.value for s in (self.password, self.bearer_token) if s and s.value)
+        return tuple(s.reveal() for s in (self.password, self.bearer_token) if s and s.reveal())
 
 
 def _read_secret(path: str, flag: str) -> Secret:

@@ -29,7 +29,7 @@ from pitwatch.report.period import Period, describe, iso
 from pitwatch.report.prometheus import Prometheus, Series
 from pitwatch.report.promql import Queries, quote, regex_of
 from pitwatch.report.sampling import evaluation_interval, scrape_interval
-from pitwatch.report.service import SCHEMA_VERSION, require_rule_pack
+from pitwatch.report.service import SCHEMA_VERSION, require_rule_pack, traffic_row
 
 ID_PATTERN = re.compile(r"(\d{8})-(\d{4})-([A-Za-z0-9_]+(?:\+[A-Za-z0-9_]+)*)(?:-(\d+))?")
 SEARCH_BEFORE = 86400
@@ -557,15 +557,13 @@ async def _traffic(
         )
     rows = []
     for name in sorted(by_target):
-        classes = by_target[name]
-        total = round(sum(classes.values()))
-        errors = round(classes.get("5xx", 0.0))
+        row = traffic_row(name, by_target[name])
         rows.append(
             {
                 "target": name,
-                "requests": total,
-                "failed_requests": errors,
-                "error_ratio": round(errors / total, 6) if total else None,
+                "requests": row["requests"],
+                "failed_requests": row["errors_5xx"],
+                "error_ratio": row["error_ratio"],
             }
         )
     return rows

@@ -73,9 +73,9 @@ class Prometheus:
         headers = {"Accept": "application/json", "User-Agent": "pitwatch-report"}
         auth = None
         if self.connection.bearer_token is not None:
-            headers["Authorization"] = f"Bearer {self.connection.bearer_token.value}"
+            headers["Authorization"] = f"Bearer {self.connection.bearer_token.reveal()}"
         elif self.connection.username is not None:
-            password = self.connection.password.value if self.connection.password else ""
+            password = self.connection.password.reveal() if self.connection.password else ""
             auth = aiohttp.BasicAuth(self.connection.username, password)
         self._session = aiohttp.ClientSession(
             headers=headers,

@@ -180,25 +180,29 @@ def worst_targets(rows: list[dict[str, Any]], targets: dict[str, Target]) -> lis
     ]
 
 
+def traffic_row(name: str, classes: dict[str, float]) -> dict[str, Any]:
+    """Requests of one access-log target by status class: total, 5xx and their ratio."""
+    total = round(sum(classes.values()))
+    errors = round(classes.get("5xx", 0.0))
+    return {
+        "target": name,
+        "requests": total,
+        "errors_5xx": errors,
+        "error_ratio": round(errors / total, 6) if total else None,
+        "by_status_class": {k: round(v) for k, v in sorted(classes.items())},
+    }
+
+
 def traffic_rows(
     traffic: dict[str, dict[str, float]], targets: dict[str, Target]
 ) -> list[dict[str, Any]]:
-    rows = []
-    for name in sorted(traffic):
-        classes = traffic[name]
-        total = round(sum(classes.values()))
-        errors = round(classes.get("5xx", 0.0))
-        rows.append(
-            {
-                "target": name,
-                "component": targets[name].component if name in targets else "",
-                "requests": total,
-                "errors_5xx": errors,
-                "error_ratio": round(errors / total, 6) if total else None,
-                "by_status_class": {k: round(v) for k, v in sorted(classes.items())},
-            }
-        )
-    return rows
+    return [
+        {
+            **traffic_row(name, traffic[name]),
+            "component": targets[name].component if name in targets else "",
+        }
+        for name in sorted(traffic)
+    ]
 
 
 def _percent(value: float) -> str:

@@ -77,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help=demo_command.HELP, description=demo_command.HELP)
     demo_command.add_arguments(demo)
+
+    from pitwatch.report import command as report_command
+
+    report = commands.add_parser(
+        "report", help=report_command.HELP, description=report_command.HELP
+    )
+    report_command.add_arguments(report)
     return parser
 
 
@@ -89,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pitwatch.demo import command as demo_command
 
             return demo_command.run(args)
+        if args.command == "report":
+            from pitwatch.report import command as report_command
+
+            return report_command.run(args)
         return run(args)
     except UsageError as exc:
         print(f"pitwatch: {exc}", file=sys.stderr)

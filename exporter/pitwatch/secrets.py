@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, GetCoreSchemaHandler, ValidationInfo
 from pydantic_core import core_schema
+
+from pitwatch.config_types import resolve_path
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MIN_REDACTED_LEN = 3  # shorter values would blank out ordinary words
@@ -77,18 +78,6 @@ def _env_secret(value: object) -> object:
             raise ValueError("write secrets as ${ENV_VAR} or put them in the matching *_file key")
         return Secret(expand_env(value))
     return value
-
-
-def config_dir(info: ValidationInfo) -> Path:
-    """The directory relative paths in the config are resolved against."""
-    context = info.context if isinstance(info.context, Mapping) else {}
-    base = context.get("base_dir")
-    return Path(base) if base is not None else Path.cwd()
-
-
-def resolve_path(value: str, info: ValidationInfo) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else config_dir(info) / path
 
 
 def _file_secret(value: object, info: ValidationInfo) -> object:

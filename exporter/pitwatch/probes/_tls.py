@@ -15,10 +15,9 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, ValidationInfo, model_validator
 
-from pitwatch.config_types import StrictModel
+from pitwatch.config_types import StrictModel, resolve_path
 from pitwatch.families import Family, register
 from pitwatch.result import Sample
-from pitwatch.secrets import resolve_path
 
 TLS_CERT_EXPIRY = register(
     Family(

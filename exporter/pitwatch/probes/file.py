@@ -26,14 +26,13 @@ from typing import Literal
 
 from pydantic import ValidationInfo, field_validator, model_validator
 
-from pitwatch.config_types import ByteSize, Duration, TargetBase
+from pitwatch.config_types import ByteSize, Duration, TargetBase, resolve_path
 from pitwatch.durations import format_duration
 from pitwatch.families import Family, register
 from pitwatch.probes import ProbeKind
 from pitwatch.probes._threads import run_blocking
 from pitwatch.reasons import ProbeFailure, Reason, os_error_text
 from pitwatch.result import ProbeContext, ProbeResult, Sample
-from pitwatch.secrets import resolve_path
 
 _TIMESTAMP_READ_LIMIT = 256
 _MAX_UNIX_SECONDS = 1e11

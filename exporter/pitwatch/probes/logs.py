@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from pitwatch.config_types import ByteSize, RegexText, StrictModel, TargetBase
+from pitwatch.config_types import ByteSize, RegexText, StrictModel, TargetBase, resolve_path
 from pitwatch.exposition import format_bound
 from pitwatch.families import Family, register
 from pitwatch.probes import ProbeKind
@@ -39,7 +39,6 @@ from pitwatch.probes._tail import MIN_READ_BYTES, TailRead, TailState, follow
 from pitwatch.probes._threads import run_blocking
 from pitwatch.reasons import ProbeFailure, Reason, os_error_text
 from pitwatch.result import LabelPairs, ProbeContext, ProbeResult, Sample
-from pitwatch.secrets import resolve_path
 
 DEFAULT_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DEFAULT_MAX_READ = 16 * 1024 * 1024

@@ -11,8 +11,8 @@ from pitwatch.config import Config
 from pitwatch.exposition import escape_label_value, format_value
 from pitwatch.probes.http import HTTP_STATUS
 from pitwatch.reasons import Reason
-from pitwatch.result import ProbeResult, Sample
-from pitwatch.store import Observation, ResultStore
+from pitwatch.result import Observation, ProbeResult, Sample
+from pitwatch.store import ResultStore
 from tests.support.targets import config_from
 
 TWO_TARGETS = """\

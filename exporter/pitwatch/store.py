@@ -18,22 +18,12 @@ from pitwatch.config import Config, Target
 from pitwatch.config_types import utcnow
 from pitwatch.exposition import Fragments, LineBuilder, label_text
 from pitwatch.reasons import Reason
-from pitwatch.result import ProbeResult
+from pitwatch.result import Observation
 
 HISTORY_LENGTH = 60
 FAILURES_KEPT = 10
 HOST_SOURCE = "\x00host"
 """Source key of the host's lines; cannot clash with a target name."""
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """One finished probe: the prober's verdict plus what the scheduler measured."""
-
-    result: ProbeResult
-    duration: float
-    finished_at: float
-    """Unix time."""
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ import pytest
 from pitwatch.config import ConfigError
 from pitwatch.probes.dns import split_server, system_nameserver
 from pitwatch.reasons import Reason
-from pitwatch.store import Observation
+from pitwatch.result import Observation
 from tests.support.dns_server import DnsServer
 from tests.support.sandbox import Sandbox, offline_resolver
 from tests.support.services import (

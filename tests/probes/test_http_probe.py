@@ -9,8 +9,7 @@ import pytest
 
 from pitwatch.probes import http
 from pitwatch.reasons import Reason
-from pitwatch.result import ProbeContext
-from pitwatch.store import Observation
+from pitwatch.result import Observation, ProbeContext
 from tests.support.fake_platform import CERT_EXPIRY, EXPIRED, FakePlatform
 from tests.support.sandbox import probe_offline
 from tests.support.services import free_port

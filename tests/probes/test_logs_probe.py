@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pitwatch.probes.logs import LogsTarget
 from pitwatch.reasons import Reason
-from pitwatch.store import Observation
+from pitwatch.result import Observation
 from tests.support.hostprobes import Runner, check_config, problems, value
 from tests.support.services import REPO, Pitwatch, http_get, promtool_check_metrics, wait_until
 from tests.support.targets import config_from, one_target, samples_of, write_config

@@ -56,7 +56,7 @@ INVALID = [
     ("host: db", 'target "t": user is required with host'),
     (
         "host: db\nuser: app\npassword: ${PITWATCH_TEST_PASSWORD}\npassword_file: dsn",
-        'target "t": password and password_file exclude each other',
+        'target "t": use password or password_file, not both',
     ),
     (
         "host: db\nuser: app\ntls:\n  min_version: TLS1.3",

@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from pitwatch.reasons import Reason
-from pitwatch.store import Observation
+from pitwatch.result import Observation
 from tests.support.hostprobes import Runner, check_config, problems, value
 from tests.support.services import REPO, Pitwatch, promtool_check_metrics, wait_until
 from tests.support.targets import config_from, one_target, samples_of, write_config

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pitwatch.reasons import Reason
-from pitwatch.store import Observation
+from pitwatch.result import Observation
 from tests.support.fake_platform import CERT_EXPIRY, FakePlatform
 from tests.support.sandbox import probe_offline
 from tests.support.services import free_port

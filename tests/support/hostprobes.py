@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 from pitwatch.config import Config, ConfigError, load_config
+from pitwatch.result import Observation
 from pitwatch.scheduler import Scheduler
 from pitwatch.selfmetrics import SelfMetrics
-from pitwatch.store import Observation, ResultStore, render_record
+from pitwatch.store import ResultStore, render_record
 from tests.support.services import REPO
 from tests.support.targets import write_config
 

@@ -2,7 +2,10 @@
 
 Every prober module defines one config model (a :class:`~pitwatch.config_types.TargetBase`
 subclass with ``probe: Literal["<kind>"]``) and one ``async def probe(target, ctx) ->
-ProbeResult``, and registers both as a :class:`ProbeKind` here.
+Passed``, and registers both as a :class:`ProbeKind` here. A probe keeps ``ctx.samples``
+current, returns :class:`~pitwatch.result.Passed` or raises
+:class:`~pitwatch.reasons.ProbeFailure`; it never builds a failed result itself (see
+:mod:`pitwatch.scheduler`).
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pitwatch.config_types import TargetBase
-from pitwatch.result import ProbeContext, ProbeResult
+from pitwatch.result import Passed, ProbeContext
 
-ProbeFn = Callable[[Any, ProbeContext], Awaitable[ProbeResult]]
+ProbeFn = Callable[[Any, ProbeContext], Awaitable[Passed]]
 ConfigCheck = Callable[[Any], list[tuple[str, str]]]
 """Checks that need this machine (e.g. ICMP permissions): ``[(key, message), ...]``."""
 

@@ -381,36 +381,24 @@ class Assertions(StrictModel):
         return failed
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """Why an answer is not healthy: reason, message and status-page details."""
-
-    reason: Reason
-    message: str
-    details: tuple[tuple[str, str], ...] = ()
-
-
 def judge(
     view: ResponseView,
     allowed: tuple[int | str, ...],
     assertions: Assertions,
     authenticated: bool,
-    hide: Callable[[str], str],
-) -> Verdict | None:
-    """The verdict on one answer: its status first, then every assertion. ``hide`` masks
-    values learned while probing (tokens, captures) in what is shown."""
+) -> ProbeFailure | None:
+    """The verdict on one answer, its status first, then every assertion: why it is not
+    healthy, or ``None`` when it is."""
     status = view.response.status
-    failure: ProbeFailure | None = status_failure(status, allowed, authenticated)
+    failure = status_failure(status, allowed, authenticated)
     if failure is not None:
-        return Verdict(failure.reason, failure.message)
+        return failure
     failed = assertions.failures(view)
     if not failed:
         return None
     first = failed[0]
     more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-    details = tuple(("assertion", f"{item.assertion} ({hide(item.found)})") for item in failed)
-    return Verdict(
-        Reason.ASSERTION,
-        f"assertion failed: {first.assertion} ({hide(first.found)}){more}",
-        details,
+    details = tuple(("assertion", f"{item.assertion} ({item.found})") for item in failed)
+    return ProbeFailure(
+        Reason.ASSERTION, f"assertion failed: {first.assertion} ({first.found}){more}", details
     )

@@ -22,7 +22,7 @@ from typing import Literal, Self
 from urllib.parse import quote_plus, urlencode
 
 import aiohttp
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from pitwatch.config_types import StrictModel
 from pitwatch.probes._client import (
@@ -34,11 +34,10 @@ from pitwatch.probes._client import (
     open_session,
     send,
 )
-from pitwatch.probes._hidden import Hidden
 from pitwatch.probes._tls import TlsOptions
 from pitwatch.reasons import ProbeFailure, Reason
 from pitwatch.result import ProbeContext
-from pitwatch.secrets import EnvSecret, FileSecret, Secret
+from pitwatch.secrets import EnvSecret, FileSecret, either
 
 _REFRESH_SHARE = 0.1
 _REFRESH_MAX_SECONDS = 60.0
@@ -47,11 +46,10 @@ carry a token that expires on the way."""
 _ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 
 
-def _one_of(value: Secret | None, from_file: Secret | None, key: str) -> None:
-    if value is None and from_file is None:
-        raise ValueError(f"needs {key} (as ${{ENV_VAR}}) or {key}_file")
-    if value is not None and from_file is not None:
-        raise ValueError(f"use {key} or {key}_file, not both")
+def _revealed(model: BaseModel, key: str) -> str:
+    secret = either(model, key)
+    assert secret is not None  # the model's validator required one
+    return secret.reveal()
 
 
 class BasicAuth(StrictModel):
@@ -68,13 +66,11 @@ class BasicAuth(StrictModel):
 
     @model_validator(mode="after")
     def _password(self) -> Self:
-        _one_of(self.password, self.password_file, "password")
+        either(self, "password")
         return self
 
     def secret(self) -> str:
-        source = self.password or self.password_file
-        assert source is not None
-        return source.reveal()
+        return _revealed(self, "password")
 
 
 class BearerAuth(StrictModel):
@@ -83,13 +79,11 @@ class BearerAuth(StrictModel):
 
     @model_validator(mode="after")
     def _token(self) -> Self:
-        _one_of(self.token, self.token_file, "token")
+        either(self, "token")
         return self
 
     def secret(self) -> str:
-        source = self.token or self.token_file
-        assert source is not None
-        return source.reveal()
+        return _revealed(self, "token")
 
 
 class OAuth2(StrictModel):
@@ -113,13 +107,11 @@ class OAuth2(StrictModel):
 
     @model_validator(mode="after")
     def _secret(self) -> Self:
-        _one_of(self.client_secret, self.client_secret_file, "client_secret")
+        either(self, "client_secret")
         return self
 
     def secret(self) -> str:
-        source = self.client_secret or self.client_secret_file
-        assert source is not None
-        return source.reveal()
+        return _revealed(self, "client_secret")
 
 
 class Auth(StrictModel):
@@ -254,22 +246,17 @@ async def send_authorised(
     *,
     auth: Auth | None,
     state_key: str,
-    hidden: Hidden,
 ) -> Response:
     """``request`` with its credentials; a cached OAuth2 token the target refuses is
     replaced once."""
     if auth is None:
         return await send(session, options, timings, ctx, request)
     granted = await credentials(auth, ctx, state_key, request.step_prefix)
-    response = await _send_with(
-        session, options, timings, ctx, request, granted=granted, hidden=hidden
-    )
+    response = await _send_with(session, options, timings, ctx, request, granted=granted)
     if response.status == 401 and granted.cached:
         ctx.state.pop(state_key, None)
         granted = await credentials(auth, ctx, state_key, request.step_prefix)
-        response = await _send_with(
-            session, options, timings, ctx, request, granted=granted, hidden=hidden
-        )
+        response = await _send_with(session, options, timings, ctx, request, granted=granted)
     return response
 
 
@@ -281,9 +268,8 @@ async def _send_with(
     request: Request,
     *,
     granted: Credentials,
-    hidden: Hidden,
 ) -> Response:
-    hidden.add(granted.header)
-    hidden.add(granted.secret)
+    ctx.hide(granted.header)
+    ctx.hide(granted.secret)
     authorised = request.with_header("Authorization", granted.header)
     return await send(session, options, timings, ctx, authorised)

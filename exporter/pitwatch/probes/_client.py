@@ -39,7 +39,7 @@ from pitwatch.probes._tls import (
     presented_chain,
     ssl_error_text,
 )
-from pitwatch.reasons import ProbeFailure, Reason, os_error_text
+from pitwatch.reasons import ProbeFailure, Reason, os_error_text, translated
 from pitwatch.result import ProbeContext, Sample
 
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
@@ -285,15 +285,13 @@ class Request:
     url: str
     headers: Mapping[str, str]
     body: str | None = None
-    shown_url: str | None = None
-    """How the URL appears in timeout messages (default: scheme, host and path only)."""
     step_prefix: str = ""
     """Put before what the probe is doing, e.g. ``step "login": ``."""
 
     def with_header(self, name: str, value: str) -> Request:
         headers = {key: item for key, item in self.headers.items() if key.lower() != name.lower()}
         headers[name] = value
-        return Request(self.method, self.url, headers, self.body, self.shown_url, self.step_prefix)
+        return Request(self.method, self.url, headers, self.body, self.step_prefix)
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,9 +336,8 @@ async def send(
 ) -> Response:
     """One request (redirects followed per ``options``), body read up to the cap; every
     failure is raised as :class:`ProbeFailure` with its reason."""
-    shown = request.shown_url if request.shown_url is not None else safe_url(request.url)
-    ctx.step = f"{request.step_prefix}requesting {shown}"
-    with translate_errors(request.url, options.max_redirects):
+    ctx.step = f"{request.step_prefix}requesting {safe_url(request.url)}"
+    with translated(lambda exc: http_failure(exc, request.url, options.max_redirects)):
         async with session.request(
             request.method,
             request.url,
@@ -391,27 +388,9 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path or '/'}"
 
 
-class translate_errors:
-    """The one place aiohttp, ssl and socket errors become a :class:`ProbeFailure`."""
-
-    def __init__(self, url: str, max_redirects: int) -> None:
-        self.url = url
-        self.max_redirects = max_redirects
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, _: object
-    ) -> None:
-        if isinstance(exc, Exception) and not isinstance(exc, ProbeFailure):
-            failure = http_failure(exc, self.url, self.max_redirects)
-            if failure is not None:
-                raise failure from exc
-
-
 def http_failure(exc: Exception, url: str, max_redirects: int) -> ProbeFailure | None:
-    """The reason and message for an exception met during a request, or ``None`` for a bug."""
+    """The one place aiohttp, ssl and socket errors become a :class:`ProbeFailure`: the
+    reason and message for an exception met during a request, or ``None`` for a bug."""
     parts = urlsplit(url)
     host = parts.hostname or "?"
     try:

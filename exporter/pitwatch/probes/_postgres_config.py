@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from pydantic import AfterValidator, Field, model_validator
 
 from pitwatch.config_types import TARGET_NAME, Duration, StrictModel, TargetBase
 from pitwatch.probes._tls import ReadableFile
-from pitwatch.secrets import EnvSecret, FileSecret, Secret
+from pitwatch.secrets import EnvSecret, FileSecret, Secret, either
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 SSL_MODES: tuple[str, ...] = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -139,9 +139,13 @@ def parse_dsn(text: str) -> DsnParts:
 
 
 def _dsn(secret: Secret | None) -> Secret | None:
-    if secret is not None:
-        parse_dsn(secret.reveal())
-    return secret
+    """The DSN checked, with its password (as written and percent-encoded) as parts a
+    redactor masks on their own: a server may echo the password without the DSN."""
+    if secret is None:
+        return None
+    password = parse_dsn(secret.reveal()).password
+    parts = (password, quote(password, safe="")) if password else ()
+    return Secret(secret.reveal(), parts)
 
 
 class PostgresTarget(TargetBase):
@@ -180,8 +184,7 @@ class PostgresTarget(TargetBase):
                 raise ValueError(f"with a DSN, put {', '.join(extra)} in the DSN itself")
         elif self.user is None:
             raise ValueError("user is required with host")
-        if self.password is not None and self.password_file is not None:
-            raise ValueError("password and password_file exclude each other")
+        either(self, "password", required=False)
         if self.tls.is_set() and self.sslmode not in TLS_MODES:
             raise ValueError("tls needs sslmode: require, verify-ca or verify-full")
         names = [check.name for check in self.checks]
@@ -193,11 +196,11 @@ class PostgresTarget(TargetBase):
     # -- derived ---------------------------------------------------------------------------
     @property
     def dsn_secret(self) -> Secret | None:
-        return self.dsn if self.dsn is not None else self.dsn_file
+        return either(self, "dsn", required=False)
 
     @property
     def password_secret(self) -> Secret | None:
-        return self.password if self.password is not None else self.password_file
+        return either(self, "password", required=False)
 
     def dsn_parts(self) -> DsnParts | None:
         secret = self.dsn_secret

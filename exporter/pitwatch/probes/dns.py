@@ -45,7 +45,7 @@ from pitwatch.config_types import RegexText, TargetBase
 from pitwatch.families import Family, register
 from pitwatch.probes import ProbeKind
 from pitwatch.reasons import ProbeFailure, Reason, os_error_text
-from pitwatch.result import ProbeContext, ProbeResult, Sample
+from pitwatch.result import Passed, ProbeContext, Sample
 
 PHASES = ("resolve", "connect", "request")
 RecordType = Literal["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS"]
@@ -220,22 +220,16 @@ def _shown(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def probe(target: DnsTarget, ctx: ProbeContext) -> ProbeResult:
+async def probe(target: DnsTarget, ctx: ProbeContext) -> Passed:
     measured = _Measured()
-    ctx.measured = measured.samples
     try:
         response, where = await _ask(target, ctx, measured)
         details = _verdict(target, response, measured)
-    except ProbeFailure as failure:
-        return ProbeResult.failed(failure.reason, failure.message, measured.samples())
+    finally:
+        ctx.samples = measured.samples()
     rcode = dns.rcode.to_text(response.rcode())
-    return ProbeResult(
-        True,
-        None,
-        f"{rcode}, {measured.answers} {target.query_type} record(s) from {where}",
-        measured.samples(),
-        details,
-    )
+    found = f"{measured.answers} {target.query_type} record(s)"
+    return Passed(f"{rcode}, {found} from {where}", details)
 
 
 async def _ask(

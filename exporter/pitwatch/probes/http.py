@@ -34,10 +34,9 @@ from pitwatch.probes._client import (
     send,
     status_range,
 )
-from pitwatch.probes._hidden import Hidden, TemplateSecret
+from pitwatch.probes._hidden import TemplateSecret
 from pitwatch.probes._located import error_at
-from pitwatch.reasons import ProbeFailure
-from pitwatch.result import ProbeContext, ProbeResult
+from pitwatch.result import Passed, ProbeContext
 
 OAUTH2_STATE_KEY = "http.oauth2"
 
@@ -106,11 +105,8 @@ async def fetch(
     return await send(session, target, timings, ctx, request)
 
 
-async def probe(target: HttpTarget, ctx: ProbeContext) -> ProbeResult:
+async def probe(target: HttpTarget, ctx: ProbeContext) -> Passed:
     timings = Timings()
-    ctx.measured = timings.samples
-    hidden = Hidden()
-    hidden.add_parts([*target.headers.values(), target.body])
     try:
         async with open_session(target, timings) as session:
             response = await send_authorised(
@@ -121,22 +117,16 @@ async def probe(target: HttpTarget, ctx: ProbeContext) -> ProbeResult:
                 target.request(),
                 auth=target.auth,
                 state_key=OAUTH2_STATE_KEY,
-                hidden=hidden,
             )
-    except ProbeFailure as failure:
-        return ProbeResult.failed(failure.reason, hidden(failure.message), timings.samples())
-    verdict = judge(
-        ResponseView(response),
-        target.valid_status_codes,
-        target.assertions,
-        target.auth is not None,
-        hidden,
+    finally:
+        ctx.samples = timings.samples()
+    authenticated = target.auth is not None
+    failure = judge(
+        ResponseView(response), target.valid_status_codes, target.assertions, authenticated
     )
-    if verdict is not None:
-        return ProbeResult(
-            False, verdict.reason, verdict.message, timings.samples(), verdict.details
-        )
-    return ProbeResult.ok(timings.samples(), f"HTTP {response.status}")
+    if failure is not None:
+        raise failure
+    return Passed(f"HTTP {response.status}")
 
 
 KIND = ProbeKind("http", HttpTarget, probe)

@@ -23,11 +23,10 @@ from pitwatch.probes._tls import (
     ssl_error_text,
 )
 from pitwatch.reasons import ProbeFailure, Reason, os_error_text
-from pitwatch.result import ProbeContext, ProbeResult, Sample
+from pitwatch.result import Passed, ProbeContext, Sample
 
 PHASES = ("resolve", "connect", "tls", "exchange")
 _READ_LIMIT = 64 * 1024
-_EXPECT_MARGIN = 0.05
 
 TCP_PHASE = register(
     Family(
@@ -86,18 +85,16 @@ class _Phases:
         return (*phases, *expiry_sample(self.expiry))
 
 
-async def probe(target: TcpTarget, ctx: ProbeContext) -> ProbeResult:
+async def probe(target: TcpTarget, ctx: ProbeContext) -> Passed:
     phases = _Phases()
-    ctx.measured = phases.samples
     writer: asyncio.StreamWriter | None = None
     try:
         writer = await _exchange(target, ctx, phases)
-    except ProbeFailure as failure:
-        return ProbeResult.failed(failure.reason, failure.message, phases.samples())
     finally:
+        ctx.samples = phases.samples()
         if writer is not None:
             writer.close()
-    return ProbeResult.ok(phases.samples())
+    return Passed()
 
 
 async def _exchange(target: TcpTarget, ctx: ProbeContext, phases: _Phases) -> asyncio.StreamWriter:
@@ -169,9 +166,8 @@ async def _send_expect(
         received = b""
         # Stop reading just before the deadline: an answer that came but did not match is
         # an assertion failure, not a timeout.
-        margin = min(_EXPECT_MARGIN, ctx.timeout / 10)
         try:
-            async with asyncio.timeout_at(ctx.deadline - margin):
+            async with asyncio.timeout_at(ctx.stop_at()):
                 while len(received) < _READ_LIMIT:
                     chunk = await reader.read(4096)
                     if not chunk:

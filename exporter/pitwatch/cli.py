@@ -17,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from pitwatch import __version__
+from pitwatch.addresses import split_host_port
 from pitwatch.config import Config, ConfigError, default_config, load_config
 from pitwatch.logsetup import LEVELS, setup_logging
 from pitwatch.sharding import Shard, parse_shard
@@ -33,12 +34,13 @@ class UsageError(Exception):
 
 def parse_listen(text: str) -> tuple[str | None, int]:
     """``HOST:PORT``, ``:PORT`` (all interfaces) or ``[V6]:PORT``."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise UsageError(f"invalid --listen {text!r}: expected HOST:PORT, :PORT or [::1]:PORT")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return (host or None), int(port_text)
+    try:
+        host, port = split_host_port(text, "--listen", listen=True)
+    except ValueError:
+        raise UsageError(
+            f"invalid --listen {text!r}: expected HOST:PORT, :PORT or [::1]:PORT"
+        ) from None
+    return (host or None), port
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pitwatch.config import ConfigError
-from pitwatch.probes.dns import split_server, system_nameserver
+from pitwatch.probes.dns import system_nameserver
 from pitwatch.reasons import Reason
 from pitwatch.result import Observation
 from tests.support.dns_server import DnsServer
@@ -276,22 +276,6 @@ def test_system_nameserver(tmp_path: Path) -> None:
     resolv.write_text("options ndots:2\n")
     assert system_nameserver(resolv) == "127.0.0.1"  # what glibc uses without a nameserver
     assert system_nameserver(tmp_path / "missing") == "127.0.0.1"
-
-
-@pytest.mark.parametrize(
-    ("server", "expected"),
-    [
-        ("10.0.0.53", ("10.0.0.53", 53)),
-        ("10.0.0.53:5353", ("10.0.0.53", 5353)),
-        ("2001:db8::53", ("2001:db8::53", 53)),
-        ("[2001:db8::53]:5353", ("2001:db8::53", 5353)),
-        ("[2001:db8::53]", ("2001:db8::53", 53)),
-        ("ns1.example.com", ("ns1.example.com", 53)),
-        ("ns1.example.com:8053", ("ns1.example.com", 8053)),
-    ],
-)
-def test_split_server(server: str, expected: tuple[str, int]) -> None:
-    assert split_server(server) == expected
 
 
 @pytest.mark.parametrize(

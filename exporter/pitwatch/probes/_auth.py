@@ -34,7 +34,7 @@ from pitwatch.probes._client import (
     open_session,
     send,
 )
-from pitwatch.probes._tls import TlsOptions
+from pitwatch.probes._tls import HostTlsOptions
 from pitwatch.reasons import ProbeFailure, Reason
 from pitwatch.result import ProbeContext
 from pitwatch.secrets import EnvSecret, FileSecret, either
@@ -97,7 +97,7 @@ class OAuth2(StrictModel):
     client_auth: Literal["basic", "post"] = "basic"
     """``basic``: client id and secret in an Authorization header (client_secret_basic);
     ``post``: in the form body (client_secret_post)."""
-    tls: TlsOptions = Field(default_factory=TlsOptions)
+    tls: HostTlsOptions = Field(default_factory=HostTlsOptions)
     """TLS towards the token URL (CA, client certificate for mTLS)."""
 
     @field_validator("token_url")

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohappyeyeballs
@@ -29,11 +29,11 @@ from multidict import CIMultiDictProxy
 from pydantic import Field
 
 from pitwatch import __version__
+from pitwatch.addresses import IpProtocol, address_family, join_host_port
 from pitwatch.config_types import ByteSize, StrictModel
 from pitwatch.families import Family, register
 from pitwatch.probes._tls import (
-    TlsOptions,
-    client_context,
+    HostTlsOptions,
     earliest_expiry,
     expiry_sample,
     presented_chain,
@@ -82,8 +82,8 @@ class ClientOptions(StrictModel):
     max_redirects: int = Field(default=10, ge=1, le=100)
     max_body_bytes: ByteSize = DEFAULT_MAX_BODY
     """Reading stops, and the probe fails, past this many bytes of body."""
-    ip_protocol: Literal["auto", "ip4", "ip6"] = "auto"
-    tls: TlsOptions = Field(default_factory=TlsOptions)
+    ip_protocol: IpProtocol = "auto"
+    tls: HostTlsOptions = Field(default_factory=HostTlsOptions)
 
 
 def check_url(value: str) -> str:
@@ -276,9 +276,6 @@ class _TimedConnector(aiohttp.TCPConnector):
         return transport, protocol
 
 
-_FAMILIES = {"auto": 0, "ip4": socket.AF_INET, "ip6": socket.AF_INET6}
-
-
 @dataclass(frozen=True, slots=True)
 class Request:
     method: str
@@ -312,10 +309,10 @@ def open_session(
     connector = _TimedConnector(
         timings,
         # The configured TLS options apply to every https request, redirects included.
-        ssl=client_context(options.tls),
+        ssl=options.tls.context(),
         force_close=True,
         use_dns_cache=False,
-        family=_FAMILIES[options.ip_protocol],
+        family=address_family(options.ip_protocol),
         resolver=resolver,
     )
     return aiohttp.ClientSession(
@@ -398,7 +395,7 @@ def http_failure(exc: Exception, url: str, max_redirects: int) -> ProbeFailure |
     except ValueError:
         port = 0
     # Several services often share one host: the port says which one refused.
-    endpoint = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    endpoint = join_host_port(host, port)
     if isinstance(exc, TimeoutError):
         return ProbeFailure(Reason.TIMEOUT, "timed out")
     if isinstance(exc, errors.ClientConnectorCertificateError):

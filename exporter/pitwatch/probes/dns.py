@@ -20,8 +20,6 @@ Reasons, chosen so that an alert's reason says whose problem it is:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import os
 import re
 import socket
 import time
@@ -41,6 +39,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.TXT
 from pydantic import Field, field_validator
 
+from pitwatch.addresses import IpProtocol, address_family, is_ip, join_host_port, split_host_port
 from pitwatch.config_types import RegexText, TargetBase
 from pitwatch.families import Family, register
 from pitwatch.probes import ProbeKind
@@ -78,39 +77,6 @@ DNS_RCODE = register(
         "5 REFUSED); absent when no answer arrived.",
     )
 )
-_FAMILIES = {"auto": socket.AF_UNSPEC, "ip4": socket.AF_INET, "ip6": socket.AF_INET6}
-
-
-def split_server(server: str) -> tuple[str, int]:
-    """``host``, ``host:port``, an IPv6 address, or ``[v6]:port`` -> (host, port)."""
-    text = server.strip()
-    if _is_ip(text):
-        return text, DEFAULT_PORT
-    host, port_text = text, ""
-    if text.startswith("["):
-        inside, bracket, rest = text[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")) or not _is_ip(inside):
-            raise ValueError(f"server must be host, host:port or [IPv6]:port, got {server!r}")
-        host, port_text = inside, rest[1:]
-    elif ":" in text:
-        host, _, port_text = text.rpartition(":")
-        if ":" in host:
-            raise ValueError("write an IPv6 server with a port in brackets, e.g. [2001:db8::53]:53")
-    if not host:
-        raise ValueError(f"server must be host, host:port or [IPv6]:port, got {server!r}")
-    if not port_text:
-        return host, DEFAULT_PORT
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"server port must be 1-65535, got {port_text!r}")
-    return host, int(port_text)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 class DnsTarget(TargetBase):
@@ -127,7 +93,7 @@ class DnsTarget(TargetBase):
     answers_match_all: RegexText | None = None
     answers_match_any: RegexText | None = None
     answers_match_none: RegexText | None = None
-    ip_protocol: Literal["auto", "ip4", "ip6"] = "auto"
+    ip_protocol: IpProtocol = "auto"
     """Address family used to resolve ``server`` when it is a name."""
 
     @field_validator("query_name")
@@ -147,7 +113,7 @@ class DnsTarget(TargetBase):
     @classmethod
     def _server(cls, value: str | None) -> str | None:
         if value is not None:
-            split_server(value)
+            split_host_port(value, "server", DEFAULT_PORT)
         return value
 
     @field_validator("valid_rcodes", mode="before")
@@ -209,17 +175,6 @@ def system_nameserver(path: Path = RESOLV_CONF) -> str:
     return "127.0.0.1"
 
 
-def _error_text(exc: OSError) -> str:
-    # asyncio's "Connect call failed ('127.0.0.1', 53)" hides the cause behind the address.
-    if exc.errno:
-        return os.strerror(exc.errno).lower()
-    return os_error_text(exc)
-
-
-def _shown(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 async def probe(target: DnsTarget, ctx: ProbeContext) -> Passed:
     measured = _Measured()
     try:
@@ -241,14 +196,14 @@ async def _ask(
         host = await asyncio.to_thread(system_nameserver)
         port = DEFAULT_PORT
     else:
-        host, port = split_server(target.server)
+        host, port = split_host_port(target.server, "server", DEFAULT_PORT)
     address, family = await _resolve(host, port, target, ctx, measured)
     query = dns.message.make_query(
         target.query_name, target.query_type, use_edns=0, payload=EDNS_PAYLOAD
     )
     if not target.recursion_desired:
         query.flags &= ~dns.flags.RD
-    exchange = _Exchange(query, address, port, family, ctx, measured, _shown(host, port))
+    exchange = _Exchange(query, address, port, family, ctx, measured, join_host_port(host, port))
     what = f"{target.query_name} {target.query_type}"
     if target.transport == "udp":
         ctx.step = f"asking {exchange.where} over UDP for {what}"
@@ -264,13 +219,13 @@ async def _ask(
 async def _resolve(
     host: str, port: int, target: DnsTarget, ctx: ProbeContext, measured: _Measured
 ) -> tuple[str, int]:
-    if _is_ip(host):
+    if is_ip(host):
         return host, socket.AF_INET6 if ":" in host else socket.AF_INET
     ctx.step = f"resolving the server name {host}"
     started = time.perf_counter()
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, family=_FAMILIES[target.ip_protocol], type=socket.SOCK_DGRAM
+            host, port, family=address_family(target.ip_protocol), type=socket.SOCK_DGRAM
         )
     except socket.gaierror as exc:
         raise ProbeFailure(Reason.DNS, f"cannot resolve server {host}: {exc.strerror}") from exc
@@ -328,7 +283,7 @@ class _Exchange:
             raise
         except OSError as exc:
             raise ProbeFailure(
-                Reason.CONNECT, f"cannot query {self.where} over UDP: {_error_text(exc)}"
+                Reason.CONNECT, f"cannot query {self.where} over UDP: {os_error_text(exc)}"
             ) from exc
         finally:
             if transport is not None:
@@ -347,7 +302,7 @@ class _Exchange:
             raise
         except OSError as exc:
             raise ProbeFailure(
-                Reason.CONNECT, f"cannot connect to {self.where}: {_error_text(exc)}"
+                Reason.CONNECT, f"cannot connect to {self.where}: {os_error_text(exc)}"
             ) from exc
         self.measured.seconds["connect"] = time.perf_counter() - started
         self.ctx.step = f"asking {self.where} over TCP for {what}"
@@ -366,7 +321,7 @@ class _Exchange:
             raise
         except OSError as exc:
             raise ProbeFailure(
-                Reason.CONNECT, f"connection to {self.where} failed: {_error_text(exc)}"
+                Reason.CONNECT, f"connection to {self.where} failed: {os_error_text(exc)}"
             ) from exc
         finally:
             writer.close()

@@ -34,6 +34,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from pitwatch.addresses import IpProtocol, address_family
 from pitwatch.config_types import Duration, TargetBase, fraction_or_percent
 from pitwatch.durations import format_duration
 from pitwatch.families import Family, register
@@ -53,7 +54,6 @@ _PROTOCOL: dict[int, int] = {
     socket.AF_INET: socket.IPPROTO_ICMP,
     socket.AF_INET6: socket.IPPROTO_ICMPV6,
 }
-_FAMILIES = {"auto": socket.AF_UNSPEC, "ip4": socket.AF_INET, "ip6": socket.AF_INET6}
 _CLOCK_SLACK = 0.001
 
 ICMP_RTT = register(
@@ -102,7 +102,7 @@ class IcmpTarget(TargetBase):
     probe: Literal["icmp"]
     host: str
     """A name or an IPv4/IPv6 address (no port, no brackets)."""
-    ip_protocol: Literal["auto", "ip4", "ip6"] = "auto"
+    ip_protocol: IpProtocol = "auto"
     packets: int = Field(default=3, ge=1, le=100)
     packet_interval: Duration = 0.2
     max_packet_loss: LossRatio | None = None
@@ -311,7 +311,7 @@ async def _resolve(target: IcmpTarget, ctx: ProbeContext) -> tuple[int, Any]:
     ctx.step = f"resolving {target.host}"
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(
-            target.host, None, family=_FAMILIES[target.ip_protocol], type=socket.SOCK_DGRAM
+            target.host, None, family=address_family(target.ip_protocol), type=socket.SOCK_DGRAM
         )
     except socket.gaierror as exc:
         raise ProbeFailure(Reason.DNS, f"cannot resolve {target.host}: {exc.strerror}") from exc

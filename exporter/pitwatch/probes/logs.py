@@ -35,7 +35,7 @@ from pitwatch.probes._accesslog import (
     combined_parser,
     json_parser,
 )
-from pitwatch.probes._tail import MIN_READ_BYTES, TailRead, TailState, follow
+from pitwatch.probes._tail import MIN_READ_BYTES, StartAt, TailRead, TailState, follow
 from pitwatch.probes._threads import run_blocking
 from pitwatch.reasons import file_failure
 from pitwatch.result import LabelPairs, Passed, ProbeContext, Sample
@@ -130,7 +130,7 @@ class LogsTarget(TargetBase):
     duration_unit: Literal["s", "ms", "us", "ns"] = "s"
     duration_buckets: tuple[float, ...] = DEFAULT_DURATION_BUCKETS
     routes: tuple[Route, ...] = ()
-    start_at: Literal["end", "beginning"] = "end"
+    start_at: StartAt = "end"
     max_read_bytes: ByteSize = DEFAULT_MAX_READ
 
     @field_validator("path")

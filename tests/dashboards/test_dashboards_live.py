@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from devtools.prometheus import Prometheus
 from tests.support.dashboard_stack import running_stack, warm
 from tests.support.dashboards import (
     Json,
@@ -27,7 +28,6 @@ from tests.support.dashboards import (
     variables,
 )
 from tests.support.fake_platform import FakePlatform
-from tests.support.services import Prometheus
 
 # The first test also starts the stack and waits for it to warm up (about 45s alone).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

@@ -10,20 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from devtools import REPO
+from devtools.processes import free_port, wait_until
 from pitwatch.config import ConfigError
 from pitwatch.probes.dns import system_nameserver
 from pitwatch.reasons import Reason
 from pitwatch.result import Observation
 from tests.support.dns_server import DnsServer
 from tests.support.sandbox import Sandbox, offline_resolver
-from tests.support.services import (
-    REPO,
-    Pitwatch,
-    free_port,
-    promtool_check_metrics,
-    run_tool,
-    wait_until,
-)
+from tests.support.services import Pitwatch, promtool_check_metrics, run_tool
 from tests.support.targets import config_from, one_target, probe_target, samples_of, write_config
 
 

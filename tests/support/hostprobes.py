@@ -9,13 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from devtools import REPO
 from pitwatch.config import Config, ConfigError, load_config
 from pitwatch.renderer import Renderer
 from pitwatch.result import Observation
 from pitwatch.scheduler import Scheduler
 from pitwatch.selfmetrics import SelfMetrics
 from pitwatch.store import ResultStore
-from tests.support.services import REPO
 from tests.support.targets import write_config
 
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")

@@ -17,30 +17,14 @@ from pathlib import Path
 from aiohttp import web
 
 from pitwatch import __version__
-from pitwatch.addresses import split_host_port
 from pitwatch.config import Config, ConfigError, default_config, load_config
 from pitwatch.logsetup import LEVELS, setup_logging
 from pitwatch.sharding import Shard, parse_shard
+from pitwatch.usage import DEFAULT_LISTEN, UsageError, parse_listen
 
 log = logging.getLogger("pitwatch")
 
-DEFAULT_LISTEN = ":9469"
 SHUTDOWN_SECONDS = 3.0
-
-
-class UsageError(Exception):
-    """A mistake on the command line; the message is shown as is."""
-
-
-def parse_listen(text: str) -> tuple[str | None, int]:
-    """``HOST:PORT``, ``:PORT`` (all interfaces) or ``[V6]:PORT``."""
-    try:
-        host, port = split_host_port(text, "--listen", listen=True)
-    except ValueError:
-        raise UsageError(
-            f"invalid --listen {text!r}: expected HOST:PORT, :PORT or [::1]:PORT"
-        ) from None
-    return (host or None), port
 
 
 def _parser() -> argparse.ArgumentParser:

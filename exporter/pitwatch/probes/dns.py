@@ -42,7 +42,7 @@ from pydantic import Field, field_validator
 from pitwatch.addresses import IpProtocol, address_family, is_ip, join_host_port, split_host_port
 from pitwatch.config_types import RegexText, TargetBase
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.reasons import ProbeFailure, Reason, os_error_text
 from pitwatch.result import Passed, ProbeContext, Sample
 

@@ -29,7 +29,7 @@ from pydantic import ValidationInfo, field_validator, model_validator
 from pitwatch.config_types import ByteSize, Duration, TargetBase, resolve_path
 from pitwatch.durations import format_duration
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.probes._threads import run_blocking
 from pitwatch.reasons import ProbeFailure, Reason, file_failure, translated
 from pitwatch.result import Passed, ProbeContext, Sample

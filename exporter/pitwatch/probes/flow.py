@@ -42,7 +42,6 @@ from pydantic_core import core_schema
 from pitwatch.config_types import StrictModel, TargetBase, fraction_or_percent
 from pitwatch.durations import format_duration
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
 from pitwatch.probes._assertions import Assertions, ResponseView, judge
 from pitwatch.probes._auth import AUTH_CONFLICT, Auth, authorization_key, send_authorised
 from pitwatch.probes._client import (
@@ -56,6 +55,7 @@ from pitwatch.probes._client import (
 )
 from pitwatch.probes._hidden import TemplateSecret
 from pitwatch.probes._jsonpath import JsonPath, parse_whole_path
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.probes._located import error_at
 from pitwatch.probes._tls import expiry_sample
 from pitwatch.reasons import ProbeFailure, Reason

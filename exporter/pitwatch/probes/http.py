@@ -13,7 +13,6 @@ import aiohttp
 from pydantic import Field, field_validator, model_validator
 
 from pitwatch.config_types import TargetBase
-from pitwatch.probes import ProbeKind
 from pitwatch.probes._assertions import Assertions, ResponseView, judge
 from pitwatch.probes._auth import AUTH_CONFLICT, Auth, authorization_key, send_authorised
 from pitwatch.probes._client import (
@@ -35,6 +34,7 @@ from pitwatch.probes._client import (
     status_range,
 )
 from pitwatch.probes._hidden import TemplateSecret
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.probes._located import error_at
 from pitwatch.result import Passed, ProbeContext
 

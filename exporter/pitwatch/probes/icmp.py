@@ -38,7 +38,7 @@ from pitwatch.addresses import IpProtocol, address_family
 from pitwatch.config_types import Duration, TargetBase, fraction_or_percent
 from pitwatch.durations import format_duration
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.reasons import ProbeFailure, Reason, os_error_text
 from pitwatch.result import Passed, ProbeContext, Sample
 

@@ -25,7 +25,6 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pitwatch.config_types import ByteSize, RegexText, StrictModel, TargetBase, resolve_path
 from pitwatch.exposition import format_bound
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
 from pitwatch.probes._accesslog import (
     Counts,
     JsonFieldNames,
@@ -35,6 +34,7 @@ from pitwatch.probes._accesslog import (
     combined_parser,
     json_parser,
 )
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.probes._tail import MIN_READ_BYTES, StartAt, TailRead, TailState, follow
 from pitwatch.probes._threads import run_blocking
 from pitwatch.reasons import file_failure

@@ -25,7 +25,7 @@ import asyncpg
 from pitwatch.durations import format_duration
 from pitwatch.exposition import format_value
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.probes._postgres_config import Check, PostgresTarget, connect_arguments, where
 from pitwatch.probes._postgres_errors import (
     Redact,

@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 
 from pitwatch.config_types import RegexText, TargetBase
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.probes._threads import run_blocking
 from pitwatch.reasons import ProbeFailure, Reason
 from pitwatch.result import Passed, ProbeContext, Sample

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 from pitwatch.addresses import IpProtocol, address_family, split_host_port
 from pitwatch.config_types import RegexText, TargetBase
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.probes._tls import (
     HostTlsOptions,
     earliest_expiry,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pitwatch.config import Config
-from pitwatch.probes.http import HTTP_STATUS
+from pitwatch.probes._client import HTTP_STATUS
 from pitwatch.reasons import Reason
 from pitwatch.result import Sample
 from tests.support.exposition import TWO_TARGETS, exposition, labels, observe, parsed, pipeline

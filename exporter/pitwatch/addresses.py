@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from typing import Literal
 
 IpProtocol = Literal["auto", "ip4", "ip6"]
@@ -64,6 +65,17 @@ def split_host_port(
     if not port_text.isdigit() or not lowest <= int(port_text) <= 65535:
         raise ValueError(f"{what} port must be {lowest}-65535, got {port_text!r}")
     return host, int(port_text)
+
+
+def address_check(what: str, default_port: int | None = None) -> Callable[[str], str]:
+    """A validator (for ``AfterValidator``) that lets through what :func:`split_host_port`
+    accepts."""
+
+    def check(value: str) -> str:
+        split_host_port(value, what, default_port)
+        return value
+
+    return check
 
 
 def join_host_port(host: str, port: int) -> str:

@@ -18,11 +18,11 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 from urllib.parse import quote_plus, urlencode
 
 import aiohttp
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pitwatch.config_types import StrictModel
 from pitwatch.probes._client import (
@@ -46,13 +46,25 @@ carry a token that expires on the way."""
 _ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 
 
-def _revealed(model: BaseModel, key: str) -> str:
-    secret = either(model, key)
-    assert secret is not None  # the model's validator required one
-    return secret.reveal()
+class _WithSecret(StrictModel):
+    """Credentials holding one secret as ``<secret_key>`` (``${ENV}``) or
+    ``<secret_key>_file``: exactly one of the two."""
+
+    secret_key: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> Self:
+        either(self, self.secret_key)
+        return self
+
+    def secret(self) -> str:
+        secret = either(self, self.secret_key)
+        assert secret is not None  # the validator required one
+        return secret.reveal()
 
 
-class BasicAuth(StrictModel):
+class BasicAuth(_WithSecret):
+    secret_key = "password"
     username: str
     password: EnvSecret | None = None
     password_file: FileSecret | None = None
@@ -64,29 +76,15 @@ class BasicAuth(StrictModel):
             raise ValueError("a basic auth username cannot contain ':'")
         return value
 
-    @model_validator(mode="after")
-    def _password(self) -> Self:
-        either(self, "password")
-        return self
 
-    def secret(self) -> str:
-        return _revealed(self, "password")
-
-
-class BearerAuth(StrictModel):
+class BearerAuth(_WithSecret):
+    secret_key = "token"
     token: EnvSecret | None = None
     token_file: FileSecret | None = None
 
-    @model_validator(mode="after")
-    def _token(self) -> Self:
-        either(self, "token")
-        return self
 
-    def secret(self) -> str:
-        return _revealed(self, "token")
-
-
-class OAuth2(StrictModel):
+class OAuth2(_WithSecret):
+    secret_key = "client_secret"
     token_url: str
     client_id: str
     client_secret: EnvSecret | None = None
@@ -104,14 +102,6 @@ class OAuth2(StrictModel):
     @classmethod
     def _token_url(cls, value: str) -> str:
         return check_url(value)
-
-    @model_validator(mode="after")
-    def _secret(self) -> Self:
-        either(self, "client_secret")
-        return self
-
-    def secret(self) -> str:
-        return _revealed(self, "client_secret")
 
 
 class Auth(StrictModel):

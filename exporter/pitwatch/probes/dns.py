@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import dns.exception
 import dns.flags
@@ -37,9 +37,16 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.TXT
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
-from pitwatch.addresses import IpProtocol, address_family, is_ip, join_host_port, split_host_port
+from pitwatch.addresses import (
+    IpProtocol,
+    address_check,
+    address_family,
+    is_ip,
+    join_host_port,
+    split_host_port,
+)
 from pitwatch.config_types import RegexText, TargetBase
 from pitwatch.families import Family, register
 from pitwatch.probes._kind import ProbeKind
@@ -83,7 +90,7 @@ class DnsTarget(TargetBase):
     probe: Literal["dns"]
     query_name: str
     query_type: RecordType = "A"
-    server: str | None = None
+    server: Annotated[str, AfterValidator(address_check("server", DEFAULT_PORT))] | None = None
     """``host[:port]``; unset: the first nameserver of /etc/resolv.conf."""
     transport: Literal["udp", "tcp"] = "udp"
     recursion_desired: bool = True
@@ -108,13 +115,6 @@ class DnsTarget(TargetBase):
     @classmethod
     def _upper_type(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
-
-    @field_validator("server")
-    @classmethod
-    def _server(cls, value: str | None) -> str | None:
-        if value is not None:
-            split_host_port(value, "server", DEFAULT_PORT)
-        return value
 
     @field_validator("valid_rcodes", mode="before")
     @classmethod
@@ -384,15 +384,7 @@ def _verdict(
 
 
 def _check_regexes(target: DnsTarget, texts: Sequence[str]) -> None:
-    if target.answers_match_all is not None:
-        pattern = re.compile(target.answers_match_all)
-        for text in texts:
-            if not pattern.search(text):
-                raise ProbeFailure(
-                    Reason.ASSERTION,
-                    f"answer {_clip(text)!r} does not match answers_match_all "
-                    f"/{target.answers_match_all}/",
-                )
+    _each_answer(texts, "answers_match_all", target.answers_match_all, matching=True)
     if target.answers_match_any is not None:
         pattern = re.compile(target.answers_match_any)
         if not any(pattern.search(text) for text in texts):
@@ -401,15 +393,18 @@ def _check_regexes(target: DnsTarget, texts: Sequence[str]) -> None:
                 f"no answer matches answers_match_any /{target.answers_match_any}/ "
                 f"(got {_listing(texts) or 'none'})",
             )
-    if target.answers_match_none is not None:
-        pattern = re.compile(target.answers_match_none)
-        for text in texts:
-            if pattern.search(text):
-                raise ProbeFailure(
-                    Reason.ASSERTION,
-                    f"answer {_clip(text)!r} matches answers_match_none "
-                    f"/{target.answers_match_none}/",
-                )
+    _each_answer(texts, "answers_match_none", target.answers_match_none, matching=False)
+
+
+def _each_answer(texts: Sequence[str], key: str, regex: str | None, *, matching: bool) -> None:
+    """Fail on the first answer that does not match ``regex`` (or, not ``matching``, does)."""
+    if regex is None:
+        return
+    pattern = re.compile(regex)
+    for text in texts:
+        if bool(pattern.search(text)) != matching:
+            verb = "does not match" if matching else "matches"
+            raise ProbeFailure(Reason.ASSERTION, f"answer {_clip(text)!r} {verb} {key} /{regex}/")
 
 
 def _clip(text: str, limit: int = 80) -> str:

@@ -39,17 +39,15 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-from pitwatch.config_types import StrictModel, TargetBase, fraction_or_percent
+from pitwatch.config_types import TargetBase, fraction_or_percent
 from pitwatch.durations import format_duration
 from pitwatch.families import Family, register
-from pitwatch.probes._assertions import Assertions, ResponseView, judge
-from pitwatch.probes._auth import AUTH_CONFLICT, Auth, authorization_key, send_authorised
+from pitwatch.probes._assertions import ResponseView, judge
+from pitwatch.probes._auth import AUTH_CONFLICT, authorization_key, send_authorised
 from pitwatch.probes._client import (
     ClientOptions,
     Request,
     Timings,
-    check_method,
-    check_statuses,
     check_url,
     open_session,
 )
@@ -57,6 +55,7 @@ from pitwatch.probes._hidden import TemplateSecret
 from pitwatch.probes._jsonpath import JsonPath, parse_whole_path
 from pitwatch.probes._kind import ProbeKind
 from pitwatch.probes._located import error_at
+from pitwatch.probes._request import RequestSpec
 from pitwatch.probes._tls import expiry_sample
 from pitwatch.reasons import ProbeFailure, Reason
 from pitwatch.result import Passed, ProbeContext, Sample
@@ -183,16 +182,10 @@ def _share_range(value: float) -> float:
 Share = Annotated[float, BeforeValidator(fraction_or_percent), AfterValidator(_share_range)]
 
 
-class FlowStep(StrictModel):
+class FlowStep(RequestSpec):
     name: str
     """Becomes the ``step`` label: keep it short and fixed."""
-    method: str = "GET"
     url: str
-    headers: dict[str, TemplateSecret] = Field(default_factory=dict)
-    body: TemplateSecret | None = None
-    valid_status_codes: tuple[int | str, ...] = ("2xx",)
-    auth: Auth | None = None
-    assertions: Assertions = Field(default_factory=Assertions)
     capture: dict[str, Capture] = Field(default_factory=dict)
     timeout_share: Share | None = None
 
@@ -204,16 +197,6 @@ class FlowStep(StrictModel):
                 f"step name {value!r} must be up to 64 of A-Z a-z 0-9 _ . - (it is a label value)"
             )
         return value
-
-    @field_validator("method")
-    @classmethod
-    def _method(cls, value: str) -> str:
-        return check_method(value)
-
-    @field_validator("valid_status_codes")
-    @classmethod
-    def _statuses(cls, value: tuple[int | str, ...]) -> tuple[int | str, ...]:
-        return check_statuses(value)
 
     @field_validator("url")
     @classmethod

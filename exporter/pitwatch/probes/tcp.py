@@ -7,11 +7,11 @@ import re
 import socket
 import ssl
 import time
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
-from pitwatch.addresses import IpProtocol, address_family, split_host_port
+from pitwatch.addresses import IpProtocol, address_check, address_family, split_host_port
 from pitwatch.config_types import RegexText, TargetBase
 from pitwatch.families import Family, register
 from pitwatch.probes._kind import ProbeKind
@@ -40,7 +40,7 @@ TCP_PHASE = register(
 
 class TcpTarget(TargetBase):
     probe: Literal["tcp"]
-    address: str
+    address: Annotated[str, AfterValidator(address_check("address"))]
     """``host:port``; IPv6 as ``[::1]:port``."""
     tls: bool = False
     tls_config: HostTlsOptions = Field(default_factory=HostTlsOptions)
@@ -49,12 +49,6 @@ class TcpTarget(TargetBase):
     expect: RegexText | None = None
     """Regular expression the answer must match (read until it matches, EOF or the deadline)."""
     ip_protocol: IpProtocol = "auto"
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        split_host_port(value, "address")
-        return value
 
 
 class _Phases:

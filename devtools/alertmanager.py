@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from devtools import REPO
-from devtools.processes import Service, ServiceError, binary, http_get
+from devtools.processes import ConfiguredService, ServiceError, http_get
 
 SHIPPED_DIR = REPO / "deploy" / "alertmanager"
 SHIPPED_CONFIG = SHIPPED_DIR / "alertmanager.yml"
@@ -75,33 +74,16 @@ def local_config(webhook_url: str) -> dict[str, Any]:
     return config
 
 
-class Alertmanager(Service):
+class Alertmanager(ConfiguredService):
     """Alertmanager with ``config`` (written to its work directory, after ``header``),
     clustering off."""
 
     name = "alertmanager"
+    executable = package = "prometheus-alertmanager"
+    config_file = "alertmanager.yml"
 
-    def __init__(
-        self,
-        workdir: Path,
-        config: dict[str, Any],
-        port: int | None = None,
-        *,
-        header: str = "",
-        own_session: bool = False,
-    ) -> None:
-        super().__init__(workdir, port, own_session=own_session)
-        self.config_path = workdir / "alertmanager.yml"
-        self.config_path.write_text(header + yaml.safe_dump(config, sort_keys=False))
-
-    def command(self) -> list[str]:
-        return [
-            binary("prometheus-alertmanager", "prometheus-alertmanager"),
-            f"--config.file={self.config_path}",
-            f"--storage.path={self.workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{self.port}",
-            "--cluster.listen-address=",
-        ]
+    def options(self) -> list[str]:
+        return [f"--storage.path={self.workdir / 'data'}", "--cluster.listen-address="]
 
     def alerts(self, **filters: str) -> list[dict[str, Any]]:
         query = f"?{urllib.parse.urlencode(filters)}" if filters else ""

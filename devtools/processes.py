@@ -17,7 +17,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
+
+import yaml
 
 SEARCH_PATH = "/usr/bin:/usr/sbin:/usr/local/bin"
 """Where Debian puts daemons, also when the caller's PATH leaves them out."""
@@ -175,6 +177,40 @@ class Service:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+class ConfiguredService(Service):
+    """A Debian-packaged daemon (:attr:`executable`, from :attr:`package`) whose ``config`` is
+    written as YAML (after ``header``) to :attr:`config_file` in its work directory and
+    passed as ``--config.file``; it listens where ``--web.listen-address`` says, as the
+    Prometheus tools all do."""
+
+    executable = ""
+    package = ""
+    config_file = "config.yml"
+
+    def __init__(
+        self,
+        workdir: Path,
+        config: dict[str, Any],
+        port: int | None = None,
+        *,
+        header: str = "",
+        own_session: bool = False,
+    ) -> None:
+        super().__init__(workdir, port, own_session=own_session)
+        self.config_path = workdir / self.config_file
+        self.config_path.write_text(header + yaml.safe_dump(config, sort_keys=False))
+
+    def command(self) -> list[str]:
+        executable = binary(self.executable, self.package)
+        config = f"--config.file={self.config_path}"
+        listen = f"--web.listen-address=127.0.0.1:{self.port}"
+        return [executable, config, listen, *self.options()]
+
+    def options(self) -> list[str]:
+        """The flags after ``--config.file`` and ``--web.listen-address``."""
+        return []
 
 
 def environ_without(*names: str) -> dict[str, str]:

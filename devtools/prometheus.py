@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from devtools import REPO
-from devtools.processes import Service, ServiceError, binary, http_get
+from devtools.processes import ConfiguredService, ServiceError, http_get
 
 SHIPPED_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
 
@@ -55,32 +55,14 @@ def local_shipped_config(
     return config
 
 
-class Prometheus(Service):
+class Prometheus(ConfiguredService):
     """Prometheus with ``config`` (written to its work directory, after ``header``)."""
 
-    name = "prometheus"
+    name = executable = package = "prometheus"
+    config_file = "prometheus.yml"
 
-    def __init__(
-        self,
-        workdir: Path,
-        config: dict[str, Any],
-        port: int | None = None,
-        *,
-        header: str = "",
-        own_session: bool = False,
-    ) -> None:
-        super().__init__(workdir, port, own_session=own_session)
-        self.config_path = workdir / "prometheus.yml"
-        self.config_path.write_text(header + yaml.safe_dump(config, sort_keys=False))
-
-    def command(self) -> list[str]:
-        return [
-            binary("prometheus", "prometheus"),
-            f"--config.file={self.config_path}",
-            f"--storage.tsdb.path={self.workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{self.port}",
-            "--web.enable-lifecycle",
-        ]
+    def options(self) -> list[str]:
+        return [f"--storage.tsdb.path={self.workdir / 'data'}", "--web.enable-lifecycle"]
 
     def api(self, path: str, **params: str) -> Any:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""

@@ -15,14 +15,9 @@ from tests.support.exposition import TWO_TARGETS, exposition, labels, observe, p
 from tests.support.targets import config_from
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return config_from(tmp_path, TWO_TARGETS)
-
-
-def test_before_the_first_probe_counters_exist_but_no_verdict(config: Config) -> None:
+def test_before_the_first_probe_counters_exist_but_no_verdict(two_targets: Config) -> None:
     store, renderer = pipeline()
-    store.apply_config(config)
+    store.apply_config(two_targets)
     series = parsed(renderer)
     assert series[("pitwatch_probes_total", labels("lobby", result="failure"))] == 0
     assert series[("pitwatch_probe_errors_total", labels("lobby", reason="timeout"))] == 0
@@ -33,9 +28,9 @@ def test_before_the_first_probe_counters_exist_but_no_verdict(config: Config) ->
     assert ("pitwatch_probe_last_success_timestamp_seconds", labels("lobby")) not in series
 
 
-def test_each_family_header_appears_once_with_its_samples_grouped(config: Config) -> None:
+def test_each_family_header_appears_once_with_its_samples_grouped(two_targets: Config) -> None:
     store, renderer = pipeline()
-    store.apply_config(config)
+    store.apply_config(two_targets)
     store.record("lobby", observe(True, 0.1))
     store.record("wallet", observe(True, 0.1))
     text = exposition(renderer)
@@ -84,10 +79,10 @@ def test_hostile_label_values_survive_a_parser(tmp_path: Path) -> None:
     assert any(("note", 'q"uote\\back\nline') in key[1] for key in series)
 
 
-def test_probe_answer_of_a_kept_target_has_all_its_series(config: Config) -> None:
+def test_probe_answer_of_a_kept_target_has_all_its_series(two_targets: Config) -> None:
     store, renderer = pipeline()
-    store.apply_config(config)
-    lobby = config.targets[0]
+    store.apply_config(two_targets)
+    lobby = two_targets.targets[0]
     observation = observe(True, 0.2)
     store.record("lobby", observation)
     answer = renderer.probe_answer(lobby, observation).decode()
@@ -97,9 +92,9 @@ def test_probe_answer_of_a_kept_target_has_all_its_series(config: Config) -> Non
     assert answer.count("# TYPE pitwatch_probe_success gauge") == 1
 
 
-def test_probe_answer_of_another_shards_target_is_that_probe_only(config: Config) -> None:
+def test_probe_answer_of_another_shards_target_is_that_probe_only(two_targets: Config) -> None:
     _, renderer = pipeline()  # this replica keeps no target
-    wallet = config.targets[1]
+    wallet = two_targets.targets[1]
     answer = renderer.probe_answer(wallet, observe(False, 0.3)).decode()
     assert answer.splitlines() == [
         "# HELP pitwatch_probe_success 1 if the last probe succeeded, else 0.",
@@ -113,9 +108,11 @@ def test_probe_answer_of_another_shards_target_is_that_probe_only(config: Config
     ]
 
 
-def test_removed_targets_and_cleared_sources_leave_no_line(config: Config, tmp_path: Path) -> None:
+def test_removed_targets_and_cleared_sources_leave_no_line(
+    two_targets: Config, tmp_path: Path
+) -> None:
     store, renderer = pipeline()
-    store.apply_config(config)
+    store.apply_config(two_targets)
     renderer.set_source("host", {"pitwatch_host_cpus": b"pitwatch_host_cpus 4\n"})
     assert "pitwatch_host_cpus 4" in exposition(renderer)
     store.apply_config(config_from(tmp_path, TWO_TARGETS.split("  - {name: wallet")[0]))
@@ -126,9 +123,9 @@ def test_removed_targets_and_cleared_sources_leave_no_line(config: Config, tmp_p
     assert 'target="lobby"' in text
 
 
-def test_a_renderer_subscribed_late_renders_what_the_store_holds(config: Config) -> None:
+def test_a_renderer_subscribed_late_renders_what_the_store_holds(two_targets: Config) -> None:
     store, early = pipeline()
-    store.apply_config(config)
+    store.apply_config(two_targets)
     store.record("lobby", observe(True, 0.2))
     late = Renderer()
     store.subscribe(late)

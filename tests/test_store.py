@@ -16,14 +16,9 @@ from tests.support.exposition import TWO_TARGETS, exposition, labels, observe, p
 from tests.support.targets import config_from
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return config_from(tmp_path, TWO_TARGETS)
-
-
-def test_observations_update_counters_histogram_and_extras(config: Config) -> None:
+def test_observations_update_counters_histogram_and_extras(two_targets: Config) -> None:
     store, renderer = pipeline()
-    store.apply_config(config)
+    store.apply_config(two_targets)
     store.record("lobby", observe(True, 0.2, samples=(Sample(HTTP_STATUS, 200),)))
     store.record("lobby", observe(False, 0.7, Reason.TIMEOUT))
     store.record("lobby", observe(False, 2.0, Reason.TIMEOUT))
@@ -46,10 +41,10 @@ def test_observations_update_counters_histogram_and_extras(config: Config) -> No
 
 
 def test_reload_keeps_counters_of_kept_targets_and_drops_removed(
-    config: Config, tmp_path: Path
+    two_targets: Config, tmp_path: Path
 ) -> None:
     store, renderer = pipeline()
-    store.apply_config(config)
+    store.apply_config(two_targets)
     for _ in range(3):
         store.record("lobby", observe(True, 0.2))
     store.record("wallet", observe(False, 0.2, Reason.CONNECT))
@@ -65,9 +60,9 @@ def test_reload_keeps_counters_of_kept_targets_and_drops_removed(
     assert not [key for key in series if ("team", "integrations") in key[1]]
 
 
-def test_changed_buckets_restart_the_histogram(config: Config, tmp_path: Path) -> None:
+def test_changed_buckets_restart_the_histogram(two_targets: Config, tmp_path: Path) -> None:
     store, renderer = pipeline()
-    store.apply_config(config)
+    store.apply_config(two_targets)
     store.record("lobby", observe(True, 0.2))
     store.apply_config(config_from(tmp_path, TWO_TARGETS.replace("[0.1, 0.5, 1]", "[]")))
     series = parsed(renderer)

@@ -20,25 +20,11 @@ from pitwatch import __version__
 from pitwatch.config import Config, ConfigError, default_config, load_config
 from pitwatch.logsetup import LEVELS, setup_logging
 from pitwatch.sharding import Shard, parse_shard
+from pitwatch.usage import DEFAULT_LISTEN, UsageError, parse_listen
 
 log = logging.getLogger("pitwatch")
 
-DEFAULT_LISTEN = ":9469"
 SHUTDOWN_SECONDS = 3.0
-
-
-class UsageError(Exception):
-    """A mistake on the command line; the message is shown as is."""
-
-
-def parse_listen(text: str) -> tuple[str | None, int]:
-    """``HOST:PORT``, ``:PORT`` (all interfaces) or ``[V6]:PORT``."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise UsageError(f"invalid --listen {text!r}: expected HOST:PORT, :PORT or [::1]:PORT")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return (host or None), int(port_text)
 
 
 def _parser() -> argparse.ArgumentParser:

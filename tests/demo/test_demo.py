@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.processes import answers, free_port, http_get, wait_until
 from pitwatch.demo.catalog import AGGREGATED, AGGREGATOR, BY_NAME
 from pitwatch.demo.faults import Fault, FaultBoard, parse_fault
 from tests.support.demo import TARGETS, DemoProcess, by_target, pitwatch, samples
-from tests.support.services import answers, free_port, http_get, promtool_check_metrics, wait_until
+from tests.support.services import promtool_check_metrics
 
 FAULT_WAIT = 30.0
 """Generous: probes run every second, but the machine is shared."""

@@ -17,8 +17,9 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from devtools.processes import free_port, wait_until  # noqa: E402
 from tests.support.fake_platform import FakePlatform  # noqa: E402
-from tests.support.services import Pitwatch, free_port, wait_until  # noqa: E402
+from tests.support.services import Pitwatch  # noqa: E402
 
 __all__ = ["FakePlatform", "Pitwatch", "TargetServer", "wait_until"]
 

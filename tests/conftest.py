@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from pitwatch.config import Config
+from tests.support.exposition import TWO_TARGETS
 from tests.support.fake_platform import FakePlatform
 from tests.support.pg_cluster import PgCluster, running_cluster
+from tests.support.targets import config_from
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +32,9 @@ def _collect_garbage_after_each_test() -> Iterator[None]:
     it, not in whichever later test the garbage collector happens to run in."""
     yield
     gc.collect()
+
+
+@pytest.fixture
+def two_targets(tmp_path: Path) -> Config:
+    """A config of an http and a tcp target with global labels (tests.support.exposition)."""
+    return config_from(tmp_path, TWO_TARGETS)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools.processes import free_port, http_get, wait_until
 from tests.support.fake_platform import FakePlatform
-from tests.support.services import Pitwatch, free_port, http_get, wait_until
+from tests.support.services import Pitwatch
 from tests.support.targets import write_config
 
 

@@ -281,6 +281,61 @@ def test_reserved_labels_include_every_family_label(tmp_path: Path) -> None:
             )
 
 
+_PHASE_LABEL = """
+import sys
+{first}
+from pitwatch.config_types import TargetBase
+
+item = {{"name": "a", "component": "api", "probe": "tcp", "labels": {{"phase": "y"}}}}
+try:  # a model validated outside the loader must not guess which labels are free
+    TargetBase.model_validate(item)
+except RuntimeError as exc:
+    print("refused:", exc)
+else:
+    print("accepted")
+
+from pitwatch.config import ConfigError, load_config
+try:
+    load_config(sys.argv[1])
+except ConfigError as exc:
+    print(*exc.problems, sep="\\n")
+else:
+    print("accepted")
+"""
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "",
+        "import pitwatch.config_types",
+        "import pitwatch.families",
+        "import pitwatch.labels",
+        "import pitwatch.probes.tcp",
+        "import pitwatch.config",
+    ],
+)
+def test_a_family_label_is_reserved_whatever_was_imported_first(tmp_path: Path, first: str) -> None:
+    path = write_config(
+        tmp_path,
+        "global:\n  labels: {phase: x}\n"
+        "targets:\n  - {name: a, component: api, probe: tcp, address: 'x:1', labels: {phase: y}}\n",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", _PHASE_LABEL.format(first=first), str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout.splitlines() == [
+        "refused: labels are validated by pitwatch.config, which passes the reserved set",
+        f"{path}:2: global.labels: label 'phase' is reserved: pitwatch or Prometheus sets it",
+        f"{path}:4: target \"a\": labels: label 'phase' is reserved: pitwatch or Prometheus "
+        "sets it",
+    ]
+
+
 def test_unreadable_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "missing.yml")

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from devtools.processes import wait_until
+from devtools.prometheus import Prometheus, prometheus_config
 from tests.support.fake_platform import FakePlatform
-from tests.support.services import Pitwatch, Prometheus, promtool_check_metrics, wait_until
+from tests.support.services import Pitwatch, promtool_check_metrics
 from tests.support.targets import write_config
 
 BAD = {
@@ -98,7 +100,7 @@ def test_real_prometheus_scrapes_the_exporter(platform: FakePlatform, tmp_path: 
                 "static_configs": [{"targets": [f"127.0.0.1:{pitwatch.port}"]}],
             }
         ]
-        with Prometheus(tmp_path / "prometheus", scrape) as prometheus:
+        with Prometheus(tmp_path / "prometheus", prometheus_config(scrape)) as prometheus:
             time.sleep(20)
             targets = prometheus.api("targets")["activeTargets"]
             assert [(t["health"], t["lastError"]) for t in targets] == [("up", "")]
@@ -112,9 +114,7 @@ def test_real_prometheus_scrapes_the_exporter(platform: FakePlatform, tmp_path: 
             result = prometheus.query('pitwatch_probe_success{target="bad-hang"}')
             assert result[0]["metric"]["platform"] == "test-eu"
             assert result[0]["metric"]["component"] == "game_provider"
-            assert (
-                prometheus.value(
-                    'increase(pitwatch_probe_errors_total{target="bad-reset",reason="connect"}[10s])'
-                )
-                > 0
-            )  # type: ignore[operator]
+            increase = prometheus.value(
+                'increase(pitwatch_probe_errors_total{target="bad-reset",reason="connect"}[10s])'
+            )
+            assert increase is not None and increase > 0

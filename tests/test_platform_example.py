@@ -19,10 +19,12 @@ import yaml
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from devtools import REPO
+from devtools.processes import wait_until
 from tests.support.dns_server import DnsServer
 from tests.support.fake_platform import FakePlatform, ServerThread
 from tests.support.pg_cluster import DATABASE, PROBE_USER, PgCluster
-from tests.support.services import REPO, Pitwatch, promtool_check_metrics, run_tool, wait_until
+from tests.support.services import Pitwatch, promtool_check_metrics, run_tool
 
 EXAMPLE = REPO / "deploy" / "examples" / "platform.yml"
 ACCESS_LOG = (
@@ -95,7 +97,7 @@ def local_config(
     pg: PgCluster,
 ) -> dict[str, Any]:
     """The example with every outside address replaced by a stand-in on 127.0.0.1."""
-    config = json.loads(json.dumps(example))  # a deep copy, anchors resolved
+    config: dict[str, Any] = json.loads(json.dumps(example))  # a deep copy, anchors resolved
     config["global"]["interval"] = "2s"
     config["global"]["timeout"] = "1500ms"
     config["maintenance"] = []

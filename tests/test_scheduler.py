@@ -13,7 +13,7 @@ import pytest
 from pitwatch.config import Config
 from pitwatch.probes import ProbeKind
 from pitwatch.reasons import Reason
-from pitwatch.result import ProbeContext, ProbeResult
+from pitwatch.result import Passed, ProbeContext
 from pitwatch.scheduler import Scheduler, start_offset
 from pitwatch.selfmetrics import SelfMetrics
 from pitwatch.store import ResultStore
@@ -138,7 +138,7 @@ async def test_prober_bug_is_reason_other_with_one_traceback(
     )
     calls = 0
 
-    async def broken(target: object, ctx: ProbeContext) -> ProbeResult:
+    async def broken(target: object, ctx: ProbeContext) -> Passed:
         nonlocal calls
         calls += 1
         raise KeyError("a bug")

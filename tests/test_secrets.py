@@ -23,11 +23,12 @@ import yaml
 from aiohttp import web
 from pydantic import BaseModel
 
+from devtools.processes import free_port, http_get, http_post, wait_until
 from pitwatch.probes import PROBES
 from pitwatch.secrets import Secret
 from tests.support.fake_platform import ServerThread
 from tests.support.pg_cluster import DATABASE, PROBE_USER, PgCluster
-from tests.support.services import Pitwatch, free_port, http_get, http_post, wait_until
+from tests.support.services import Pitwatch
 
 CAPTURED = "captured-" + random_tokens.token_hex(6)
 """What the echo server's login hands out: a token the flow captures, a secret too."""

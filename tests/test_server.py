@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from pitwatch.config import load_config
@@ -25,7 +26,7 @@ def platform_config(platform: FakePlatform) -> str:
         """
 
 
-Client = TestClient[object, object]
+Client = TestClient[web.Request, web.Application]
 
 
 @pytest.fixture

@@ -85,7 +85,7 @@ async def test_a_shard_probes_its_share_but_serves_any_on_probe(
         stranger = next(name for name in (f"t{i}" for i in range(12)) if name not in owned[0])
         body = await exporters[0].probe_now(stranger)
         assert body is not None and f'pitwatch_probe_success{{target="{stranger}"'.encode() in body
-        text = b"".join(exporters[0].store.exposition_parts()).decode()
+        text = b"".join(exporters[0].renderer.exposition_parts()).decode()
         assert f'target="{stranger}"' not in text
     finally:
         for exporter in exporters:

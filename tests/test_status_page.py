@@ -6,10 +6,12 @@ import re
 import time
 from pathlib import Path
 
+from devtools import REPO
+from devtools.processes import wait_until
 from tests.support.browser import rendered_dom, screenshot
 from tests.support.demo import TARGETS, DemoProcess
 from tests.support.fake_platform import FakePlatform
-from tests.support.services import REPO, Pitwatch, wait_until
+from tests.support.services import Pitwatch
 from tests.support.targets import write_config
 
 ARTIFACT = REPO / "artifacts" / "status-page.png"

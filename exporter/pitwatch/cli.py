@@ -23,27 +23,13 @@ from pitwatch.config import Config, ConfigError, default_config, load_config
 from pitwatch.logsetup import LEVELS, setup_logging
 from pitwatch.ondemand import DEFAULT_MAX_REQUESTS
 from pitwatch.sharding import Shard, parse_shard
+from pitwatch.usage import DEFAULT_LISTEN, UsageError, parse_listen
 from pitwatch.websecurity.config import WebConfigError, load_web_config
 from pitwatch.websecurity.guard import WebGuard
 
 log = logging.getLogger("pitwatch")
 
-DEFAULT_LISTEN = ":9469"
 SHUTDOWN_SECONDS = 3.0
-
-
-class UsageError(Exception):
-    """A mistake on the command line; the message is shown as is."""
-
-
-def parse_listen(text: str) -> tuple[str | None, int]:
-    """``HOST:PORT``, ``:PORT`` (all interfaces) or ``[V6]:PORT``."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise UsageError(f"invalid --listen {text!r}: expected HOST:PORT, :PORT or [::1]:PORT")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return (host or None), int(port_text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -108,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help=demo_command.HELP, description=demo_command.HELP)
     demo_command.add_arguments(demo)
+
+    from pitwatch.report import command as report_command
+
+    report = commands.add_parser(
+        "report", help=report_command.HELP, description=report_command.HELP
+    )
+    report_command.add_arguments(report)
     return parser
 
 
@@ -127,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pitwatch.demo import command as demo_command
 
             return demo_command.run(args)
+        if args.command == "report":
+            from pitwatch.report import command as report_command
+
+            return report_command.run(args)
         return run(args)
     except UsageError as exc:
         print(f"pitwatch: {exc}", file=sys.stderr)

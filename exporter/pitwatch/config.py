@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from pitwatch.config_types import (
-    TARGET_LABELS,
-    Component,
+    BASE_DIR_KEY,
+    RESERVED_LABELS_KEY,
     Duration,
     Labels,
     MaintenanceWindow,
@@ -33,6 +33,8 @@ from pitwatch.config_types import (
     TargetBase,
 )
 from pitwatch.durations import format_duration
+from pitwatch.families import reserved_label_names
+from pitwatch.labels import TARGET_LABELS, Component
 from pitwatch.ondemand import DEFAULT_MIN_INTERVAL
 from pitwatch.probes import PROBES, ProbeKind
 from pitwatch.secrets import Secret, find_secrets
@@ -203,7 +205,8 @@ def parse_config(text: str, path: Path) -> Config:
     if not isinstance(data, dict):
         raise ConfigError([f"{path}:1: the config must be a mapping with targets, global, host"])
 
-    context = {"base_dir": path.parent.resolve()}
+    # pitwatch.probes is imported above: every family, so every reserved label, is known.
+    context = {BASE_DIR_KEY: path.parent.resolve(), RESERVED_LABELS_KEY: reserved_label_names()}
     document = _validate(_Document, data, (), context, problems)
     specs: list[tuple[int, TargetBase]] = []
     items = data.get("targets")

@@ -4,42 +4,31 @@ maintenance windows and :class:`TargetBase`, which each prober's config model ex
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 
 from pitwatch.durations import parse_duration
+from pitwatch.labels import Component, check_label_name
 
-COMPONENTS = (
-    "game_provider",
-    "payment_gateway",
-    "api",
-    "kyc",
-    "database",
-    "network",
-    "backup",
-    "host",
-    "other",
-)
-Component = Literal[
-    "game_provider",
-    "payment_gateway",
-    "api",
-    "kyc",
-    "database",
-    "network",
-    "backup",
-    "host",
-    "other",
-]
 TARGET_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 LABEL_VALUE_WORD = re.compile(r"[A-Za-z0-9_.-]+")
-TARGET_LABELS = ("target", "component", "tier", "team")
-"""Labels pitwatch puts on every per-target series, in this order."""
-RESERVED_LABELS = frozenset({*TARGET_LABELS, "job", "instance"})
+RESERVED_LABELS_KEY = "reserved_labels"
+"""Validation-context key of the label names a config may not set (see :mod:`pitwatch.labels`)."""
+BASE_DIR_KEY = "base_dir"
+"""Validation-context key of the directory relative paths in the config are resolved against."""
 
 
 class StrictModel(BaseModel):
@@ -125,17 +114,27 @@ RegexText = Annotated[str, AfterValidator(_regex)]
 """A regular expression, checked when the config loads and kept as text."""
 
 
-def check_label_name(name: str, reserved: frozenset[str]) -> None:
-    if not LABEL_NAME.fullmatch(name):
-        raise ValueError(f"label name {name!r} is not a valid Prometheus label name")
-    if name.startswith("__") or name in reserved:
-        raise ValueError(f"label {name!r} is reserved: pitwatch or Prometheus sets it")
+def _context(info: ValidationInfo) -> Mapping[str, Any]:
+    return info.context if isinstance(info.context, Mapping) else {}
 
 
-def _labels(value: dict[str, str]) -> dict[str, str]:
-    from pitwatch.families import reserved_label_names  # families register at import time
+def config_dir(info: ValidationInfo) -> Path:
+    """The directory relative paths in the config are resolved against."""
+    base = _context(info).get(BASE_DIR_KEY)
+    return Path(base) if base is not None else Path.cwd()
 
-    reserved = reserved_label_names()
+
+def resolve_path(value: str, info: ValidationInfo) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else config_dir(info) / path
+
+
+def _labels(value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+    reserved = _context(info).get(RESERVED_LABELS_KEY)
+    if not isinstance(reserved, frozenset):
+        # Only the config loader knows every family's labels; a guess here would accept a
+        # reserved name depending on what was imported first.
+        raise RuntimeError("labels are validated by pitwatch.config, which passes the reserved set")
     for name in value:
         check_label_name(name, reserved)
     return value
@@ -173,15 +172,7 @@ class Objectives(StrictModel):
 
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-_WEEKDAYS: tuple[str, ...] = (
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-)
+_WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
 _CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 
 

@@ -1,9 +1,6 @@
-"""Prometheus text exposition (format 0.0.4), rendered ahead of the scrape.
-
-Each target's lines are rendered when its result lands and kept as bytes per family, so a
-scrape only joins what is there: at 10,000 targets that is tens of milliseconds, where
-building client-library objects at scrape time takes seconds.
-"""
+"""Prometheus text exposition (format 0.0.4): escaping, number formats and the
+:class:`LineBuilder` that writes one source's sample lines per family. What is rendered
+when, and how it is joined, is :mod:`pitwatch.renderer`'s business."""
 
 from __future__ import annotations
 
@@ -12,7 +9,7 @@ import gzip
 import math
 from collections.abc import Iterable, Sequence
 
-from pitwatch.families import Family, all_families
+from pitwatch.families import Family
 from pitwatch.result import LabelPairs, Sample
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -107,17 +104,6 @@ class LineBuilder:
 
     def fragments(self) -> Fragments:
         return {name: "".join(lines).encode() for name, lines in self._lines.items()}
-
-
-def render_source(source: Fragments) -> bytes:
-    """A complete exposition of one source (``/probe``): each of its families' header,
-    then its lines, in registration order."""
-    parts: list[bytes] = []
-    for family in all_families():
-        lines = source.get(family.name)
-        if lines:
-            parts += (family.header, lines)
-    return b"".join(parts)
 
 
 def compress(body: bytes) -> bytes:

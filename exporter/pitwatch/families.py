@@ -2,7 +2,8 @@
 
 Probe modules register their own families here at import time (``register(...)``), so the
 renderer knows every name, its order and its header, and config validation knows which
-label names are taken. Exporter self-metrics live in :mod:`pitwatch.selfmetrics` instead.
+label names are taken (:func:`reserved_label_names`). Exporter self-metrics live in
+:mod:`pitwatch.selfmetrics` instead.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pitwatch.config_types import RESERVED_LABELS
+from pitwatch.labels import RESERVED_LABELS
 
 FamilyType = Literal["gauge", "counter", "histogram"]
 
@@ -50,8 +51,9 @@ def all_families() -> tuple[Family, ...]:
 
 
 def reserved_label_names() -> frozenset[str]:
-    """Label names a user may not set: pitwatch's own and every family's extra labels."""
-    names = set(RESERVED_LABELS) | {"le", "quantile"}
+    """Label names a user may not set: pitwatch's own and every registered family's extra
+    labels (complete once :mod:`pitwatch.probes` is imported, as :mod:`pitwatch.config` does)."""
+    names = set(RESERVED_LABELS)
     for family in _REGISTRY.values():
         names.update(family.labels)
     return frozenset(names)

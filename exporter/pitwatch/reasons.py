@@ -21,6 +21,7 @@ Messages are short, never carry secrets, and are shown on the status page.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from enum import StrEnum
 
 
@@ -48,9 +49,45 @@ def os_error_text(exc: BaseException) -> str:
 
 
 class ProbeFailure(Exception):
-    """A probe's negative verdict; raised inside probers, turned into a result by the caller."""
+    """A probe's negative verdict; raised inside probers, turned into a result by the
+    scheduler. ``details`` are extra facts for the status page (never labels)."""
 
-    def __init__(self, reason: Reason, message: str) -> None:
+    def __init__(
+        self, reason: Reason, message: str, details: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.details = details
+
+
+def file_failure(exc: OSError, path: str, what: str = "file") -> ProbeFailure:
+    """The one place file-system errors become a reason: a missing ``what`` and other I/O
+    errors (``EIO``, ``ESTALE`` from a dead mount) are ``connect``, permission denied is
+    ``auth``, a directory where a file should be is ``protocol``."""
+    if isinstance(exc, FileNotFoundError):
+        return ProbeFailure(Reason.CONNECT, f"{what} {path} does not exist")
+    if isinstance(exc, PermissionError):
+        return ProbeFailure(Reason.AUTH, f"permission denied reading {path}")
+    if isinstance(exc, (IsADirectoryError, NotADirectoryError)):
+        return ProbeFailure(Reason.PROTOCOL, f"cannot read {path}: {os_error_text(exc)}")
+    return ProbeFailure(Reason.CONNECT, f"cannot read {path}: {os_error_text(exc)}")
+
+
+class translated:
+    """Raises what ``translate`` makes of an exception leaving the block; one it returns
+    ``None`` for (a bug in pitwatch) goes on as it is."""
+
+    def __init__(self, translate: Callable[[Exception], ProbeFailure | None]) -> None:
+        self.translate = translate
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _: object
+    ) -> None:
+        if isinstance(exc, Exception) and not isinstance(exc, ProbeFailure):
+            failure = self.translate(exc)
+            if failure is not None:
+                raise failure from exc

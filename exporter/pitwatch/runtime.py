@@ -1,5 +1,9 @@
-"""The running exporter: config, store, scheduler and host collection, started and stopped
-together, with the one reload path that SIGHUP and ``POST /-/reload`` share."""
+"""The running exporter: config, store, renderer, scheduler and host collection, started and
+stopped together, with the one reload path that SIGHUP and ``POST /-/reload`` share.
+
+The pipeline runs one way: a config goes to the store (which targets exist) and the
+scheduler (which run); probes land in the store; the store tells the renderer; endpoints
+read the renderer (``/metrics``, ``/probe``) and the store (the status page)."""
 
 from __future__ import annotations
 
@@ -10,19 +14,19 @@ from dataclasses import replace
 from pathlib import Path
 
 from pitwatch.config import Config, ConfigError, Target, default_config, load_config_off_loop
-from pitwatch.exposition import Fragments, compress, render_source
+from pitwatch.exposition import Fragments
 from pitwatch.host import HostCollector
 from pitwatch.ondemand import OnDemand
+from pitwatch.renderer import HOST_SOURCE, Renderer
+from pitwatch.result import Observation
 from pitwatch.scheduler import Scheduler
 from pitwatch.selfmetrics import SelfMetrics
 from pitwatch.sharding import Shard
-from pitwatch.store import HOST_SOURCE, Observation, ResultStore, render_single
+from pitwatch.store import ResultStore
 
 log = logging.getLogger("pitwatch")
 
 HOUSEKEEPING_SECONDS = 5.0
-_THREAD_RENDER_PARTS = 2000
-"""Bodies with more parts than this are joined and compressed off the event loop."""
 
 
 class Exporter:
@@ -42,6 +46,8 @@ class Exporter:
         """False: probe only when ``/probe`` asks (Prometheus decides when, and where)."""
         self.metrics = SelfMetrics()
         self.store = ResultStore()
+        self.renderer = Renderer()
+        self.store.subscribe(self.renderer)
         self.scheduler = Scheduler(self.store, self.metrics, config.global_.max_concurrency)
         self.ready = False
         self.started_at = time.time()
@@ -86,7 +92,7 @@ class Exporter:
             self._host = HostCollector(config.host, config.global_.labels)
         else:
             self._host = None
-            self.store.set_source(HOST_SOURCE, {})
+            self.renderer.set_source(HOST_SOURCE, {})
             self.metrics.host_success.set(1)
 
     # -- reload ----------------------------------------------------------------------------
@@ -122,33 +128,26 @@ class Exporter:
     # -- output ----------------------------------------------------------------------------
     async def metrics_body(self, gzip: bool) -> bytes:
         started = time.perf_counter()
-        parts = self.store.exposition_parts()
-        parts.append(self.metrics.render())
-        if len(parts) > _THREAD_RENDER_PARTS:
-            body = await asyncio.to_thread(_finish, parts, gzip)
-        else:
-            body = _finish(parts, gzip)
+        body = await self.renderer.metrics_body(self.metrics.render(), gzip)
         self.metrics.render_seconds.observe(time.perf_counter() - started)
         return body
 
     async def probe_now(self, name: str) -> bytes | None:
-        """Probe a configured target now and render only its series; ``None`` if unknown.
-
-        A target this replica keeps (its shard's, or every one with ``schedule`` off) counts
-        the probe like a scheduled one and answers with all its series, counters and histogram
-        included, so the rule pack works when Prometheus drives the probes. Another shard's
-        target answers with what this one probe measured."""
+        """Probe a configured target now; its ``/probe`` answer, or ``None`` if unknown."""
         target = self.config.target(name)
         if target is None:
             return None
         observation = await self.on_demand.probe(
-            name, self.config.global_.probe_min_interval, lambda: self._probe_once(target)
+            target.name,
+            self.config.global_.probe_min_interval,
+            lambda: self.probe_and_record(target),
         )
-        if name in self.store.records:
-            return render_source(self.store.fragments_of(name))
-        return render_source(render_single(target, observation))
+        return self.renderer.probe_answer(target, observation)
 
-    async def _probe_once(self, target: Target) -> Observation:
+    async def probe_and_record(self, target: Target) -> Observation:
+        """One on-demand probe of ``target``. A target this replica keeps (its shard's, or
+        every one with ``schedule`` off) counts it like a scheduled one, so the rule pack
+        works when Prometheus drives the probes."""
         observation = await self.scheduler.run_probe(target)
         if target.name in self.store.records:
             self.scheduler.record(target, observation)
@@ -178,7 +177,7 @@ class Exporter:
                     self.metrics.host_success.set(0)
                 else:
                     if self._host is collector:
-                        self.store.set_source(HOST_SOURCE, fragments)
+                        self.renderer.set_source(HOST_SOURCE, fragments)
                     self.metrics.host_success.set(1)
             due = max(due + interval, loop.time())
             await asyncio.sleep(due - loop.time())
@@ -187,8 +186,3 @@ class Exporter:
         while True:
             self.store.refresh_maintenance()
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
-
-
-def _finish(parts: list[bytes], gzip: bool) -> bytes:
-    body = b"".join(parts)
-    return compress(body) if gzip else body

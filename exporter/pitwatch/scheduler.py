@@ -1,13 +1,15 @@
 """Runs every target's probe on its own fixed cadence, and turns whatever a probe does into
-an :class:`~pitwatch.store.Observation`.
+an :class:`~pitwatch.result.Observation`.
 
 - Each target's first probe is offset into its interval by a hash of its name, so targets
   spread evenly and keep their slot across restarts.
 - Ticks follow a fixed cadence (sleep until the next due time, not ``interval`` after the
   last probe). A probe still running when its next tick comes is skipped and counted.
 - A global semaphore bounds how many probes (and sockets) run at once.
-- Each probe runs under its deadline; a timeout, a :class:`ProbeFailure` and even a bug in
-  a prober all end as a failed observation, never as a dead loop.
+- Each probe runs under its deadline. Probers only measure and raise: this module alone
+  turns what they do (a :class:`~pitwatch.result.Passed`, a :class:`ProbeFailure`, the
+  deadline passing, a bug) into a result, once, with its reason and the samples the prober
+  left in its context, masked by the probe's redactor. Nothing ends as a dead loop.
 """
 
 from __future__ import annotations
@@ -17,16 +19,15 @@ import hashlib
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import replace
 from typing import Any
 
 from pitwatch.config import Target
 from pitwatch.durations import format_duration
 from pitwatch.reasons import ProbeFailure, Reason
-from pitwatch.result import ProbeContext, ProbeResult
-from pitwatch.secrets import Secret, redact
+from pitwatch.result import Observation, ProbeContext, ProbeResult
+from pitwatch.secrets import Redactor
 from pitwatch.selfmetrics import SelfMetrics
-from pitwatch.store import Observation, ResultStore
+from pitwatch.store import ResultStore
 
 log = logging.getLogger("pitwatch.scheduler")
 
@@ -129,32 +130,31 @@ class Scheduler:
             if due is not None:
                 self.metrics.lag.observe(max(0.0, started - due))
             ctx = ProbeContext(
-                timeout=target.timeout, deadline=started + target.timeout, state=state
+                timeout=target.timeout,
+                deadline=started + target.timeout,
+                state=state,
+                redactor=Redactor(target.secrets),
             )
             self.metrics.in_flight.inc()
             clock = time.perf_counter()
             try:
-                result = await self._guarded(target, ctx)
+                result = await self._outcome(target, ctx)
             finally:
                 self.metrics.in_flight.dec()
             duration = time.perf_counter() - clock
-        if target.secrets:
-            result = _redacted(result, target.secrets)
         return Observation(result, duration, time.time())
 
-    async def _guarded(self, target: Target, ctx: ProbeContext) -> ProbeResult:
+    async def _outcome(self, target: Target, ctx: ProbeContext) -> ProbeResult:
+        """The one place a probe's ending becomes a result."""
         try:
             async with asyncio.timeout_at(ctx.deadline):
-                return await target.kind.probe(target.spec, ctx)
+                passed = await target.kind.probe(target.spec, ctx)
         except TimeoutError:
-            measured = ctx.measured() if ctx.measured is not None else ()
-            return ProbeResult.failed(
-                Reason.TIMEOUT,
-                f"no answer within {format_duration(target.timeout)} ({ctx.step})",
-                measured,
+            failure = ProbeFailure(
+                Reason.TIMEOUT, f"no answer within {format_duration(target.timeout)} ({ctx.step})"
             )
-        except ProbeFailure as failure:
-            return ProbeResult.failed(failure.reason, failure.message)
+        except ProbeFailure as raised:
+            failure = raised
         except Exception as exc:
             key = (target.name, type(exc).__name__)
             if key not in self._bugs_logged:
@@ -164,12 +164,25 @@ class Scheduler:
                     target.name,
                     extra={"target": target.name},
                 )
-            return ProbeResult.failed(Reason.OTHER, f"internal error: {type(exc).__name__}")
+            # What a prober measured before its bug cannot be trusted: no samples.
+            return ProbeResult(False, Reason.OTHER, f"internal error: {type(exc).__name__}")
+        else:
+            return ProbeResult(
+                True, None, ctx.redact(passed.message), ctx.samples, _redacted(ctx, passed.details)
+            )
+        return ProbeResult(
+            False,
+            failure.reason,
+            ctx.redact(failure.message),
+            ctx.samples,
+            _redacted(ctx, failure.details),
+        )
 
 
-def _redacted(result: ProbeResult, secrets: tuple[Secret, ...]) -> ProbeResult:
-    details = tuple((key, redact(value, secrets)) for key, value in result.details)
-    return replace(result, message=redact(result.message, secrets), details=details)
+def _redacted(
+    ctx: ProbeContext, details: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    return tuple((key, ctx.redact(value)) for key, value in details)
 
 
 def _log_transition(target: Target, before: bool | None, observation: Observation) -> None:

@@ -11,7 +11,7 @@ import time
 from html import escape
 
 from pitwatch import __version__
-from pitwatch.config_types import COMPONENTS
+from pitwatch.labels import COMPONENTS
 from pitwatch.runtime import Exporter
 from pitwatch.store import TargetRecord
 

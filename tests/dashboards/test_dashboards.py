@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from dashboards import conventions, generate
+from devtools import REPO
 from tests.support.dashboards import (
     DASHBOARDS,
     DATASOURCE,
@@ -44,7 +45,6 @@ from tests.support.dashboards import (
     variable_names,
     variables,
 )
-from tests.support.services import REPO
 
 UIDS = {
     conventions.OVERVIEW,

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from devtools.processes import ServiceError
+from devtools.prometheus import Prometheus
 from tests.support.dashboard_stack import running_stack, warm
 from tests.support.dashboards import (
     Json,
@@ -27,7 +29,6 @@ from tests.support.dashboards import (
     variables,
 )
 from tests.support.fake_platform import FakePlatform
-from tests.support.services import Prometheus
 
 # The first test also starts the stack and waits for it to warm up (about 45s alone).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -152,5 +153,5 @@ def test_the_check_can_fail(prometheus: Prometheus) -> None:
     assert not _has_data(prometheus, 'pitwatch_probe_success{target="nope"}', False, [{}])
     assert not _has_data(prometheus, "0 * up / 0", False, [{}])
     assert _has_data(prometheus, "0 * up", True, [{}])
-    with pytest.raises(AssertionError):
+    with pytest.raises(ServiceError, match="parse error"):
         _run(prometheus, "sum(rate(pitwatch_probes_total[4s])", True)

@@ -23,13 +23,14 @@ import pytest
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from devtools.processes import answers, free_port, http_get, wait_until
 from pitwatch.demo.accesslog import AccessLog
 from pitwatch.demo.apps import APPS, Credentials, Simulation
 from pitwatch.demo.catalog import AGGREGATED, AGGREGATOR, BY_NAME
 from pitwatch.demo.faults import Fault, FaultBoard, parse_fault
 from pitwatch.demo.platform import HttpListener
 from tests.support.demo import TARGETS, DemoProcess, by_target, pitwatch, samples
-from tests.support.services import answers, free_port, http_get, promtool_check_metrics, wait_until
+from tests.support.services import promtool_check_metrics
 
 FAULT_WAIT = 30.0
 """Generous: probes run every second, but the machine is shared."""

@@ -1,12 +1,12 @@
-"""``make stack`` (scripts/stack.py): its Alertmanager config is the shipped one with only the
-receivers swapped for a printing webhook, and end to end, with production timings, a payment
+"""``make stack`` (scripts/stack.py on devtools): its Alertmanager config is the shipped one
+with only the receivers swapped for a printing webhook, and end to end, with production timings, a payment
 gateway broken with ``pitwatch demo fault`` reaches Alertmanager within the 3 minutes the
 README promises, and prints as the README shows it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import os
 import re
 import signal
 import sys
@@ -14,34 +14,26 @@ import time
 import urllib.parse
 from contextlib import ExitStack
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.support.alerting import load_alertmanager_config
+from devtools import REPO
+from devtools.alertmanager import local_config, shipped_config
+from devtools.processes import Service, answers, free_port, http_get, wait_until
+from devtools.prometheus import local_shipped_config
+from scripts import stack
 from tests.support.demo import DemoProcess
-from tests.support.services import REPO, Service, answers, free_port, http_get, run_tool, wait_until
+from tests.support.services import run_tool
 
 PROMISED_SECONDS = 180.0
 """README, "See it in a minute": the alert shows in Alertmanager within 3 minutes."""
 
 
-def _stack_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pitwatch_stack", REPO / "scripts" / "stack.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-stack = _stack_module()
-
-
 def test_local_alertmanager_config_keeps_the_shipped_routing(tmp_path: Path) -> None:
-    shipped = load_alertmanager_config()
-    local: dict[str, Any] = stack.local_alertmanager_config("http://127.0.0.1:1")
+    shipped = shipped_config()
+    local: dict[str, Any] = local_config("http://127.0.0.1:1")
     for key in ("route", "inhibit_rules", "time_intervals"):
         assert local[key] == shipped[key], key
     assert [r["name"] for r in local["receivers"]] == [r["name"] for r in shipped["receivers"]]
@@ -61,7 +53,7 @@ def test_local_alertmanager_config_keeps_the_shipped_routing(tmp_path: Path) -> 
 
 def test_local_prometheus_config_is_the_shipped_one_on_loopback(tmp_path: Path) -> None:
     shipped = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
-    local: dict[str, Any] = stack.local_prometheus_config("127.0.0.1:19469", "127.0.0.1:19093")
+    local: dict[str, Any] = local_shipped_config("127.0.0.1:19469", "127.0.0.1:19093")
     assert local["global"] == shipped["global"]
     assert stack.rule_files(local) == sorted((REPO / "rules").glob("*.yml"))
     assert local["alerting"]["alertmanagers"] == [
@@ -69,7 +61,7 @@ def test_local_prometheus_config_is_the_shipped_one_on_loopback(tmp_path: Path) 
     ]
     (job,) = local["scrape_configs"]
     assert job == {"job_name": "pitwatch", "static_configs": [{"targets": ["127.0.0.1:19469"]}]}
-    faster = stack.local_prometheus_config("127.0.0.1:19469", "127.0.0.1:19093", "5s")
+    faster = local_shipped_config("127.0.0.1:19469", "127.0.0.1:19093", "5s")
     assert faster["global"] == {"scrape_interval": "5s", "evaluation_interval": "5s"}
 
     path = tmp_path / "prometheus.yml"
@@ -106,7 +98,8 @@ class Stack(Service):
     def command(self) -> list[str]:
         return [
             sys.executable,
-            str(REPO / "scripts" / "stack.py"),
+            "-m",
+            "scripts.stack",
             "--exporter",
             self.exporter,
             "--prometheus-port",
@@ -115,8 +108,8 @@ class Stack(Service):
             str(self.alertmanager_port),
         ]
 
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONPATH": str(REPO)}  # as `make stack` runs it, from the root
 
     def query(self, expr: str) -> list[Any]:
         status, body = http_get(

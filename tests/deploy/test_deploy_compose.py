@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 
+from devtools import REPO
+from devtools.processes import binary
 from tests.support.deploy import (
     COMPOSE_DIR,
     RULE_PACK,
@@ -33,7 +35,7 @@ from tests.support.deploy import (
     load_yaml,
     resolved_rule_files,
 )
-from tests.support.services import REPO, binary, run_tool
+from tests.support.services import run_tool
 
 COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"
 DOCKERFILE = COMPOSE_DIR / "Dockerfile"

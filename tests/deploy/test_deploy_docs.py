@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.support.services import REPO
+from devtools import REPO
 
 DOC = REPO / "docs" / "deployment.md"
 FROM_DASHBOARDS_BRANCH = ("dashboards/", "deploy/grafana/")

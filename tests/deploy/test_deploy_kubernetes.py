@@ -32,6 +32,8 @@ import pytest
 import yaml
 from kubernetes_validate import utils as kubernetes_validate_utils
 
+from devtools import REPO
+from devtools.processes import binary
 from tests.support.deploy import (
     KUBERNETES_DIR,
     RULE_PACK,
@@ -39,7 +41,7 @@ from tests.support.deploy import (
     load_yaml,
     promtool,
 )
-from tests.support.services import REPO, binary, run_tool
+from tests.support.services import run_tool
 
 RENDER = REPO / "scripts" / "render_k8s.py"
 GENERATED = KUBERNETES_DIR / "generated"

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from devtools.processes import free_port, wait_until
+from devtools.prometheus import Prometheus, prometheus_config
 from tests.support.deploy import (
     PROMETHEUS_DIR,
     RULE_PACK,
@@ -23,7 +25,7 @@ from tests.support.deploy import (
     load_yaml,
     resolved_rule_files,
 )
-from tests.support.services import Pitwatch, Prometheus, free_port, wait_until
+from tests.support.services import Pitwatch
 
 CONFIGS = sorted(PROMETHEUS_DIR.glob("*.yml"))
 SINGLE = PROMETHEUS_DIR / "prometheus.yml"
@@ -140,7 +142,7 @@ def test_live_prometheus_spreads_targets_as_the_sharded_configs_say(tmp_path: Pa
             replica = Replica(tmp_path / f"b{index}", config, host, port, "--no-schedule")
             stack.enter_context(replica)
         prometheus = stack.enter_context(
-            Prometheus(tmp_path / "prometheus", [mode_a, mode_b], interval="1s")
+            Prometheus(tmp_path / "prometheus", prometheus_config([mode_a, mode_b], interval="1s"))
         )
 
         def all_up() -> bool:

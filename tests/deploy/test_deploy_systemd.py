@@ -11,8 +11,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from devtools.processes import binary
 from tests.support.deploy import SYSTEMD_DIR
-from tests.support.services import binary, run_tool
+from tests.support.services import run_tool
 
 UNIT = SYSTEMD_DIR / "pitwatch.service"
 INSTALLED_BINARY = "/opt/pitwatch/bin/pitwatch"

@@ -10,20 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from devtools import REPO
+from devtools.processes import free_port, wait_until
 from pitwatch.config import ConfigError
-from pitwatch.probes.dns import split_server, system_nameserver
+from pitwatch.probes.dns import system_nameserver
 from pitwatch.reasons import Reason
-from pitwatch.store import Observation
+from pitwatch.result import Observation
 from tests.support.dns_server import DnsServer
 from tests.support.sandbox import Sandbox, offline_resolver
-from tests.support.services import (
-    REPO,
-    Pitwatch,
-    free_port,
-    promtool_check_metrics,
-    run_tool,
-    wait_until,
-)
+from tests.support.services import Pitwatch, promtool_check_metrics, run_tool
 from tests.support.targets import config_from, one_target, probe_target, samples_of, write_config
 
 
@@ -276,22 +271,6 @@ def test_system_nameserver(tmp_path: Path) -> None:
     resolv.write_text("options ndots:2\n")
     assert system_nameserver(resolv) == "127.0.0.1"  # what glibc uses without a nameserver
     assert system_nameserver(tmp_path / "missing") == "127.0.0.1"
-
-
-@pytest.mark.parametrize(
-    ("server", "expected"),
-    [
-        ("10.0.0.53", ("10.0.0.53", 53)),
-        ("10.0.0.53:5353", ("10.0.0.53", 5353)),
-        ("2001:db8::53", ("2001:db8::53", 53)),
-        ("[2001:db8::53]:5353", ("2001:db8::53", 5353)),
-        ("[2001:db8::53]", ("2001:db8::53", 53)),
-        ("ns1.example.com", ("ns1.example.com", 53)),
-        ("ns1.example.com:8053", ("ns1.example.com", 8053)),
-    ],
-)
-def test_split_server(server: str, expected: tuple[str, int]) -> None:
-    assert split_server(server) == expected
 
 
 @pytest.mark.parametrize(

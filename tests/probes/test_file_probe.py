@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from pitwatch.probes.file import file_failure, parse_timestamp
-from pitwatch.reasons import Reason
-from pitwatch.store import Observation
+from devtools import REPO
+from devtools.processes import wait_until
+from pitwatch.probes.file import parse_timestamp
+from pitwatch.reasons import Reason, file_failure
+from pitwatch.result import Observation
 from tests.support.hostprobes import Runner, check_config, problems, value
-from tests.support.services import REPO, Pitwatch, promtool_check_metrics, wait_until
+from tests.support.services import Pitwatch, promtool_check_metrics
 from tests.support.targets import config_from, one_target, samples_of, write_config
 
 HOUR = 3600.0

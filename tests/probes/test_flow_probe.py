@@ -14,7 +14,7 @@ import pytest
 from pitwatch.config import Config, ConfigError, load_config
 from pitwatch.probes._auth import basic_credentials
 from pitwatch.reasons import Reason
-from pitwatch.store import Observation
+from pitwatch.result import Observation
 from tests.support.gaming_apps import (
     CLIENT_SECRET,
     PLAYER_PASSWORD,

@@ -14,7 +14,7 @@ import pytest
 from pitwatch.config import ConfigError, load_config
 from pitwatch.probes._assertions import JsonCondition
 from pitwatch.reasons import Reason
-from pitwatch.store import Observation
+from pitwatch.result import Observation
 from tests.support.gaming_apps import GamingPlatform
 from tests.support.targets import config_from, one_target, probe_target, samples_of
 

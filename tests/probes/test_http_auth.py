@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.processes import free_port
 from pitwatch.config import ConfigError, load_config
 from pitwatch.probes._auth import basic_credentials
 from pitwatch.reasons import Reason
@@ -24,7 +25,6 @@ from tests.support.gaming_apps import (
     shown,
     write_secret,
 )
-from tests.support.services import free_port
 from tests.support.targets import config_from, one_target, probe_target
 
 TESTDATA = Path(__file__).parent.parent / "testdata" / "httpflow"

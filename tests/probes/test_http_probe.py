@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from devtools.processes import free_port
 from pitwatch.probes import http
+from pitwatch.probes._client import Timings, open_session, send
 from pitwatch.reasons import Reason
-from pitwatch.result import ProbeContext
-from pitwatch.store import Observation
+from pitwatch.result import Observation, ProbeContext
 from tests.support.fake_platform import CERT_EXPIRY, EXPIRED, FakePlatform
 from tests.support.sandbox import probe_offline
-from tests.support.services import free_port
 from tests.support.targets import config_from, one_target, probe_target, samples_of, write_config
 
 
@@ -201,10 +201,10 @@ async def test_headers_are_sent_and_kept_secret(
     spec = config.targets[0].spec
     assert isinstance(spec, http.HttpTarget)
     assert repr(spec.headers["X-Api-Key"]) == "<secret>"
-    timings = http.Timings()
+    timings = Timings()
     ctx = ProbeContext(timeout=2, deadline=asyncio.get_running_loop().time() + 2)
-    async with http.open_session(spec, timings) as session:
-        response = await http.fetch(session, spec, timings, ctx)
+    async with open_session(spec, timings) as session:
+        response = await send(session, spec, timings, ctx, spec.request())
     echoed = json.loads(response.body)
     assert echoed["X-Api-Key"] == "k-123"
     assert echoed["Accept"] == "application/json"

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools import REPO
+from devtools.processes import environ_without, http_get, wait_until
 from tests.support.gaming_apps import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -20,14 +22,7 @@ from tests.support.gaming_apps import (
     GamingPlatform,
     write_secret,
 )
-from tests.support.services import (
-    REPO,
-    Pitwatch,
-    environ_without,
-    http_get,
-    promtool_check_metrics,
-    wait_until,
-)
+from tests.support.services import Pitwatch, promtool_check_metrics
 
 EXAMPLES = REPO / "deploy" / "examples"
 

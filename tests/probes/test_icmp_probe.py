@@ -19,14 +19,17 @@ from typing import Any
 
 import pytest
 
+from devtools import REPO
+from devtools.processes import wait_until
 from pitwatch.config import Config, ConfigError
 from pitwatch.probes.icmp import IcmpNotPermitted, checksum, echo_request, open_socket
 from pitwatch.reasons import Reason
+from pitwatch.result import Observation
 from pitwatch.scheduler import Scheduler
 from pitwatch.selfmetrics import SelfMetrics
-from pitwatch.store import Observation, ResultStore
+from pitwatch.store import ResultStore
 from tests.support.sandbox import Sandbox
-from tests.support.services import REPO, Pitwatch, promtool_check_metrics, run_tool, wait_until
+from tests.support.services import Pitwatch, promtool_check_metrics, run_tool
 from tests.support.targets import config_from, one_target, probe_target, samples_of, write_config
 
 

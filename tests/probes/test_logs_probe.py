@@ -9,11 +9,13 @@ import os
 import shutil
 from pathlib import Path
 
+from devtools import REPO
+from devtools.processes import http_get, wait_until
 from pitwatch.probes.logs import LogsTarget
 from pitwatch.reasons import Reason
-from pitwatch.store import Observation
+from pitwatch.result import Observation
 from tests.support.hostprobes import Runner, check_config, problems, value
-from tests.support.services import REPO, Pitwatch, http_get, promtool_check_metrics, wait_until
+from tests.support.services import Pitwatch, promtool_check_metrics
 from tests.support.targets import config_from, one_target, samples_of, write_config
 
 SECRET = "s3cr3t-token-4711"

@@ -56,7 +56,7 @@ INVALID = [
     ("host: db", 'target "t": user is required with host'),
     (
         "host: db\nuser: app\npassword: ${PITWATCH_TEST_PASSWORD}\npassword_file: dsn",
-        'target "t": password and password_file exclude each other',
+        'target "t": use password or password_file, not both',
     ),
     (
         "host: db\nuser: app\ntls:\n  min_version: TLS1.3",
@@ -171,6 +171,19 @@ def test_dsn_sslmode_is_kept_unless_overridden(
     assert overridden.effective_sslmode() == "require"
 
 
+def test_a_ca_file_that_is_not_pem_is_a_config_error(tmp_path: Path) -> None:
+    # The same options model as http and tcp: the files are loaded when the config is,
+    # rather than failing every probe as a handshake error.
+    (tmp_path / "not.pem").write_text("not a certificate\n")
+    body = "probe: postgres\nhost: db\nuser: app\nsslmode: verify-full\ntls:\n  ca_file: not.pem"
+    with pytest.raises(ConfigError) as caught:
+        config_from(tmp_path, one_target(body))
+    assert caught.value.problems == [
+        f'{tmp_path / "pitwatch.yml"}:13: target "t": tls: cannot use the TLS files: '
+        "no certificate or crl found"
+    ]
+
+
 def test_tls_contexts_follow_libpq(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(ca))
@@ -234,7 +247,7 @@ def test_number(raw: object, expected: float | None) -> None:
 
 
 def test_a_check_the_deadline_interrupted_is_not_a_success() -> None:
-    # What the scheduler keeps (ctx.measured) when the deadline cuts a check short.
+    # What the result keeps (ctx.samples) when the deadline cuts a check short.
     measured = postgres._Measured()
     measured.checks.append(postgres._CheckOutcome(Check(name="c", query="SELECT 1")))
     samples = {(s.family.name, s.labels): s.value for s in measured.samples()}

@@ -14,12 +14,13 @@ import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pitwatch.config import Config, ConfigError
+from devtools import REPO
+from devtools.postgres import PostgresServer
+from devtools.processes import free_port, http_get, wait_until
+from pitwatch.config import ConfigError
 from pitwatch.exposition import LineBuilder
-from pitwatch.probes import postgres
 from pitwatch.reasons import Reason
-from pitwatch.result import ProbeContext
-from pitwatch.store import Observation
+from pitwatch.result import Observation
 from tests.support.fake_platform import counting_listener
 from tests.support.pg_cluster import (
     CERT_EXPIRY,
@@ -30,19 +31,11 @@ from tests.support.pg_cluster import (
     PROBE_USER,
     PgBouncer,
     PgCluster,
-    PgServer,
+    pg_password_file,
     running_bouncer,
 )
 from tests.support.sandbox import probe_offline
-from tests.support.services import (
-    REPO,
-    Pitwatch,
-    free_port,
-    http_get,
-    promtool_check_metrics,
-    run_tool,
-    wait_until,
-)
+from tests.support.services import Pitwatch, promtool_check_metrics, run_tool
 from tests.support.targets import config_from, one_target, probe_target, samples_of, write_config
 
 STUCK_WITHDRAWALS = (
@@ -57,8 +50,8 @@ def pgbouncer(pg: PgCluster) -> Iterator[PgBouncer]:
         yield bouncer
 
 
-def connection(server: PgServer, tmp_path: Path, host: str = "127.0.0.1") -> str:
-    password_file = server.cluster.password_file(tmp_path)
+def connection(server: PostgresServer, tmp_path: Path, host: str = "127.0.0.1") -> str:
+    password_file = pg_password_file(tmp_path)
     return (
         f"probe: postgres\nhost: {host}\nport: {server.port}\nuser: {PROBE_USER}\n"
         f"database: {DATABASE}\npassword_file: {password_file}\n"
@@ -245,7 +238,7 @@ def test_unknown_host_is_dns(tmp_path: Path) -> None:
 
 async def test_wrong_password_is_auth(pg: PgCluster, tmp_path: Path) -> None:
     body = connection(pg.primary, tmp_path)
-    pg.primary.cluster.password_file(tmp_path, "not-the-password")
+    pg_password_file(tmp_path, "not-the-password")
     observation = await pg_probe(tmp_path, body)
     assert observation.result.reason is Reason.AUTH
     assert observation.result.message == (
@@ -367,7 +360,7 @@ async def test_check_results_must_be_one_number(pg: PgCluster, tmp_path: Path) -
         assert value(observation, "pitwatch_postgres_check_success", check=name) == 1
 
 
-async def _sleeping_sessions(server: PgServer) -> int:
+async def _sleeping_sessions(server: PostgresServer) -> int:
     async with server.admin() as admin:
         count = await admin.fetchval(
             "SELECT count(*) FROM pg_stat_activity "
@@ -441,7 +434,7 @@ async def test_sessions_hidden_from_the_role_count_as_unknown(
     assert value(observation, "pitwatch_postgres_connections", state="active") == 1  # its own
 
 
-async def _deadlock(server: PgServer) -> None:
+async def _deadlock(server: PostgresServer) -> None:
     async with server.admin() as first, server.admin() as second:
         await first.execute("BEGIN")
         await second.execute("BEGIN")
@@ -672,16 +665,6 @@ def assert_no_secret(observation: Observation, *secrets: str) -> None:
             assert secret not in text, text
 
 
-async def probe_directly(config: Config) -> Observation:
-    """The probe without the scheduler, whose redaction would hide a leak of the probe's own."""
-    target = config.targets[0]
-    loop = asyncio.get_running_loop()
-    ctx = ProbeContext(timeout=target.timeout, deadline=loop.time() + target.timeout)
-    async with asyncio.timeout_at(ctx.deadline):
-        result = await postgres.probe(target.spec, ctx)
-    return Observation(result, 0.0, time.time())
-
-
 def secret_bodies(
     pg: PgCluster, tmp_path: Path, field: str, password: str, port: int
 ) -> tuple[str, dict[str, str]]:
@@ -723,17 +706,17 @@ async def test_secrets_never_leak(
         for name, text in env.items():
             monkeypatch.setenv(name, text)
         config = config_from(tmp_path, one_target(body))
-        for observation in (await probe_target(config), await probe_directly(config)):
-            assert observation.result.reason is reason, observation.result.message
-            assert_no_secret(observation, password, quote(password, safe=""), SECRET)
+        observation = await probe_target(config)
+        assert observation.result.reason is reason, observation.result.message
+        assert_no_secret(observation, password, quote(password, safe=""), SECRET)
     # The right password, with checks failing on purpose: nothing of it shows either.
     body, env = secret_bodies(pg, tmp_path, field, PROBE_PASSWORD, pg.primary.port)
     for name, text in env.items():
         monkeypatch.setenv(name, text)
     config = config_from(tmp_path, one_target(body + "\n" + checks))
-    for observation in (await probe_target(config), await probe_directly(config)):
-        assert observation.result.reason is Reason.ASSERTION, observation.result.message
-        assert_no_secret(observation, PROBE_PASSWORD)
+    observation = await probe_target(config)
+    assert observation.result.reason is Reason.ASSERTION, observation.result.message
+    assert_no_secret(observation, PROBE_PASSWORD)
 
 
 def test_invalid_dsn_is_reported_without_quoting_it(
@@ -772,7 +755,7 @@ def metric(text: str, name: str, **labels: str) -> float | None:
 
 
 def pitwatch_config(pg: PgCluster, tmp_path: Path, interval: str, timeout: str) -> Path:
-    password_file = pg.password_file(tmp_path)
+    password_file = pg_password_file(tmp_path)
     wrong_file = tmp_path / "wrong-password"
     wrong_file.write_text(SECRET + "\n")
     common = f"host: 127.0.0.1\nuser: {PROBE_USER}\ndatabase: {DATABASE}\n"

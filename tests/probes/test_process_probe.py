@@ -16,10 +16,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from devtools import REPO
+from devtools.processes import wait_until
 from pitwatch.reasons import Reason
-from pitwatch.store import Observation
+from pitwatch.result import Observation
 from tests.support.hostprobes import Runner, check_config, problems, value
-from tests.support.services import REPO, Pitwatch, promtool_check_metrics, wait_until
+from tests.support.services import Pitwatch, promtool_check_metrics
 from tests.support.targets import config_from, one_target, samples_of, write_config
 
 SECRET = "hunter2-s3cr3t-pw"

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.processes import free_port
 from pitwatch.reasons import Reason
-from pitwatch.store import Observation
+from pitwatch.result import Observation
 from tests.support.fake_platform import CERT_EXPIRY, FakePlatform
 from tests.support.sandbox import probe_offline
-from tests.support.services import free_port
 from tests.support.targets import config_from, one_target, probe_target, samples_of, write_config
 
 

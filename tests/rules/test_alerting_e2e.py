@@ -20,16 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from devtools.alertmanager import Alertmanager, local_config
+from devtools.processes import wait_until
+from devtools.prometheus import Prometheus, prometheus_config
 from tests.support.alerting import (
     RULES_DIR,
     FakeUpstream,
     WebhookRecorder,
     rule_groups,
-    webhook_config,
 )
-from tests.support.services import Alertmanager, Pitwatch, Prometheus, wait_until
+from tests.support.services import Pitwatch
 
 GATEWAYS = ("psp-adyen", "psp-skrill")
 PROVIDERS = ("gp-evolution", "gp-pragmatic", "gp-netent", "gp-playtech")
@@ -80,9 +81,9 @@ def test_faults_reach_the_right_people(tmp_path: Path, capsys: pytest.CaptureFix
         upstream = stack.enter_context(FakeUpstream())
         webhook = stack.enter_context(WebhookRecorder())
 
-        am_config = tmp_path / "alertmanager.yml"
-        am_config.write_text(yaml.safe_dump(webhook_config(webhook.url)))
-        alertmanager = stack.enter_context(Alertmanager(tmp_path / "alertmanager", am_config))
+        alertmanager = stack.enter_context(
+            Alertmanager(tmp_path / "alertmanager", local_config(webhook.url))
+        )
 
         # JSON is YAML, and quotes every string.
         config = tmp_path / "pitwatch.yml"
@@ -93,15 +94,17 @@ def test_faults_reach_the_right_people(tmp_path: Path, capsys: pytest.CaptureFix
         prometheus = stack.enter_context(
             Prometheus(
                 tmp_path / "prometheus",
-                scrape_configs=[
-                    {
-                        "job_name": "pitwatch",
-                        "static_configs": [{"targets": [f"127.0.0.1:{pitwatch.port}"]}],
-                    }
-                ],
-                rule_files=rule_files,
-                alertmanagers=[f"127.0.0.1:{alertmanager.port}"],
-                interval="1s",
+                prometheus_config(
+                    scrape_configs=[
+                        {
+                            "job_name": "pitwatch",
+                            "static_configs": [{"targets": [f"127.0.0.1:{pitwatch.port}"]}],
+                        }
+                    ],
+                    rule_files=rule_files,
+                    alertmanagers=[f"127.0.0.1:{alertmanager.port}"],
+                    interval="1s",
+                ),
             )
         )
 

@@ -13,18 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from devtools.alertmanager import SHIPPED_CONFIG as ALERTMANAGER_CONFIG
+from devtools.alertmanager import SHIPPED_DIR as ALERTMANAGER_DIR
+from devtools.alertmanager import Alertmanager, local_config, shipped_config
+from devtools.processes import binary, http_post, wait_until
 from tests.support.alerting import (
-    ALERTMANAGER_CONFIG,
-    ALERTMANAGER_DIR,
     GRAFANA_BASE_URL,
     RUNBOOK_BASE_URL,
     WebhookRecorder,
-    load_alertmanager_config,
-    webhook_config,
 )
-from tests.support.services import Alertmanager, binary, http_post, run_tool, wait_until
+from tests.support.services import run_tool
 
 TEAMS = ("platform", "backend", "integrations", "payments", "dba", "security", "support")
 """Teams with a route of their own (SPEC's example organisation); docs/alerting.md says how to
@@ -90,7 +89,7 @@ def test_watchdog_goes_to_the_heartbeat_only() -> None:
 
 
 def test_every_receiver_is_routed_to() -> None:
-    config = load_alertmanager_config()
+    config = shipped_config()
     routed: set[str] = set()
 
     def walk(route: Mapping[str, Any]) -> None:
@@ -138,7 +137,7 @@ def _walk(node: Any, path: str = "") -> list[tuple[str, str, Any]]:
 
 
 def test_secrets_only_from_files() -> None:
-    config = load_alertmanager_config()
+    config = shipped_config()
     inline = [f"{path}.{key}" for path, key, _ in _walk(config) if key in SECRET_KEYS]
     assert not inline, f"secrets must come from *_file fields: {inline}"
     for path, key, value in _walk(config):
@@ -277,56 +276,56 @@ def test_inhibition_in_a_real_alertmanager(tmp_path: Path) -> None:
     eu = {"platform": "prod-eu"}
     uk = {"platform": "prod-uk"}
     providers = {**eu, "component": "game_provider", "team": "integrations"}
-    with WebhookRecorder() as webhook:
-        config_path = tmp_path / "alertmanager.yml"
-        config_path.write_text(yaml.safe_dump(webhook_config(webhook.url)))
-        with Alertmanager(tmp_path / "am", config_path) as alertmanager:
-            _post(
-                alertmanager,
-                # prod-eu: a provider fleet outage and its per-target alerts.
-                {"alertname": "PitwatchGameProvidersDown", "severity": "critical", **providers},
-                {"alertname": "PitwatchComponentDegraded", "severity": "high", **providers},
-                {"alertname": "PitwatchTargetDown", "severity": "high", "target": "gp-a",
-                 "tier": "2", **providers},
-                {"alertname": "PitwatchErrorBudgetBurn", "severity": "high", "target": "gp-b",
-                 "tier": "2", "long": "1h", "short": "5m", **providers},
-                # prod-eu: a tier-1 API down and burning; half of the APIs down.
-                {"alertname": "PitwatchTargetDown", "severity": "critical", "target": "api-core",
-                 "component": "api", "team": "backend", "tier": "1", **eu},
-                {"alertname": "PitwatchErrorBudgetBurn", "severity": "high", "target": "api-core",
-                 "component": "api", "team": "backend", "tier": "1", "long": "1h",
-                 "short": "5m", **eu},
-                {"alertname": "PitwatchComponentDegraded", "severity": "high", "component": "api",
-                 "team": "backend", **eu},
-                {"alertname": "PitwatchTargetDown", "severity": "high", "target": "psp-eu",
-                 "component": "payment_gateway", "team": "payments", "tier": "2", **eu},
-                # prod-uk: our egress is down, and so, seemingly, a payment gateway.
-                {"alertname": "PitwatchEgressDown", "severity": "critical", "team": "platform",
-                 **uk},
-                {"alertname": "PitwatchTargetDown", "severity": "high", "target": "psp-uk",
-                 "component": "payment_gateway", "team": "payments", "tier": "2", **uk},
-                {"alertname": "PitwatchHostCpuHigh", "severity": "medium", "team": "platform",
-                 "component": "host", "instance": "pw-uk:9469", **uk},
-            )  # fmt: skip
-            wait_until(lambda: len(alertmanager.alerts()) == 11, 10, "alerts to arrive")
-            assert _inhibited(alertmanager) == {
-                ("PitwatchGameProvidersDown", "game_provider"): False,
-                ("PitwatchComponentDegraded", "game_provider"): True,  # by the fleet verdict
-                ("PitwatchTargetDown", "gp-a"): True,  # by the fleet verdict
-                ("PitwatchErrorBudgetBurn", "gp-b"): True,  # by the fleet verdict
-                ("PitwatchTargetDown", "api-core"): False,  # a high never hides a critical
-                ("PitwatchErrorBudgetBurn", "api-core"): True,  # severity ladder
-                ("PitwatchComponentDegraded", "api"): False,
-                ("PitwatchTargetDown", "psp-eu"): False,  # other platform than the egress
-                ("PitwatchEgressDown", "prod-uk"): False,
-                ("PitwatchTargetDown", "psp-uk"): True,  # by the canary
-                ("PitwatchHostCpuHigh", "host"): False,  # not an external provider
-            }
-            # Pages wait 10s (group_wait); give them a few more.
-            wait_until(lambda: len(webhook.received("central-pager")) >= 3, 30, "critical pages")
-            wait_until(lambda: webhook.received("backend-pager") != [], 10, "the api page")
-            wait_until(lambda: webhook.received("payments-pager") != [], 10, "the psp page")
-            time.sleep(2)  # anything inhibited would have come in the same flush
+    with (
+        WebhookRecorder() as webhook,
+        Alertmanager(tmp_path / "am", local_config(webhook.url)) as alertmanager,
+    ):
+        _post(
+            alertmanager,
+            # prod-eu: a provider fleet outage and its per-target alerts.
+            {"alertname": "PitwatchGameProvidersDown", "severity": "critical", **providers},
+            {"alertname": "PitwatchComponentDegraded", "severity": "high", **providers},
+            {"alertname": "PitwatchTargetDown", "severity": "high", "target": "gp-a",
+             "tier": "2", **providers},
+            {"alertname": "PitwatchErrorBudgetBurn", "severity": "high", "target": "gp-b",
+             "tier": "2", "long": "1h", "short": "5m", **providers},
+            # prod-eu: a tier-1 API down and burning; half of the APIs down.
+            {"alertname": "PitwatchTargetDown", "severity": "critical", "target": "api-core",
+             "component": "api", "team": "backend", "tier": "1", **eu},
+            {"alertname": "PitwatchErrorBudgetBurn", "severity": "high", "target": "api-core",
+             "component": "api", "team": "backend", "tier": "1", "long": "1h",
+             "short": "5m", **eu},
+            {"alertname": "PitwatchComponentDegraded", "severity": "high", "component": "api",
+             "team": "backend", **eu},
+            {"alertname": "PitwatchTargetDown", "severity": "high", "target": "psp-eu",
+             "component": "payment_gateway", "team": "payments", "tier": "2", **eu},
+            # prod-uk: our egress is down, and so, seemingly, a payment gateway.
+            {"alertname": "PitwatchEgressDown", "severity": "critical", "team": "platform",
+             **uk},
+            {"alertname": "PitwatchTargetDown", "severity": "high", "target": "psp-uk",
+             "component": "payment_gateway", "team": "payments", "tier": "2", **uk},
+            {"alertname": "PitwatchHostCpuHigh", "severity": "medium", "team": "platform",
+             "component": "host", "instance": "pw-uk:9469", **uk},
+        )  # fmt: skip
+        wait_until(lambda: len(alertmanager.alerts()) == 11, 10, "alerts to arrive")
+        assert _inhibited(alertmanager) == {
+            ("PitwatchGameProvidersDown", "game_provider"): False,
+            ("PitwatchComponentDegraded", "game_provider"): True,  # by the fleet verdict
+            ("PitwatchTargetDown", "gp-a"): True,  # by the fleet verdict
+            ("PitwatchErrorBudgetBurn", "gp-b"): True,  # by the fleet verdict
+            ("PitwatchTargetDown", "api-core"): False,  # a high never hides a critical
+            ("PitwatchErrorBudgetBurn", "api-core"): True,  # severity ladder
+            ("PitwatchComponentDegraded", "api"): False,
+            ("PitwatchTargetDown", "psp-eu"): False,  # other platform than the egress
+            ("PitwatchEgressDown", "prod-uk"): False,
+            ("PitwatchTargetDown", "psp-uk"): True,  # by the canary
+            ("PitwatchHostCpuHigh", "host"): False,  # not an external provider
+        }
+        # Pages wait 10s (group_wait); give them a few more.
+        wait_until(lambda: len(webhook.received("central-pager")) >= 3, 30, "critical pages")
+        wait_until(lambda: webhook.received("backend-pager") != [], 10, "the api page")
+        wait_until(lambda: webhook.received("payments-pager") != [], 10, "the psp page")
+        time.sleep(2)  # anything inhibited would have come in the same flush
 
     paged = {
         (notification.receiver, alert["labels"]["alertname"], alert["labels"].get("target", ""))

@@ -11,9 +11,11 @@ from collections import defaultdict
 
 import pytest
 
+from devtools import REPO
+from devtools.alertmanager import HEARTBEAT_ALERT
+from devtools.processes import binary
 from tests.support.alerting import (
     DASHBOARD_UIDS,
-    HEARTBEAT_ALERT,
     PROMETHEUS_MADE,
     RULE_TESTS_DIR,
     RUNBOOK_BASE_URL,
@@ -31,7 +33,7 @@ from tests.support.alerting import (
     rule_groups,
     rule_test_files,
 )
-from tests.support.services import REPO, binary, run_tool
+from tests.support.services import run_tool
 
 ALERTS = alert_rules()
 ALERT_NAMES = sorted({rule.name for rule in ALERTS})

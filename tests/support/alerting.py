@@ -4,34 +4,31 @@
 - :func:`alert_cases`: every ``alert_rule_test`` of ``rules/tests/*.yml``.
 - :func:`metric_names`: the metric names a PromQL expression (or an annotation's queries) reads.
 - :func:`exposed_metric_names`: every sample name the exporter can expose, from its registries.
-- :func:`webhook_config`: the shipped Alertmanager config with every receiver sent to a webhook.
-- :class:`WebhookRecorder`: that webhook, recording each notification with its arrival time.
+- :class:`WebhookRecorder`: a :class:`devtools.webhook.Webhook` recording each notification
+  with its arrival time (point :func:`devtools.alertmanager.local_config` at its ``url``).
 - :class:`FakeUpstream`: an aiohttp server whose answers a test switches, for pitwatch to probe.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from aiohttp import web
 
-from tests.support.services import REPO
+from devtools import REPO
+from devtools.webhook import Webhook
 
 RULES_DIR = REPO / "rules"
 RULE_TESTS_DIR = RULES_DIR / "tests"
 RUNBOOKS_DIR = REPO / "docs" / "runbooks"
-ALERTMANAGER_DIR = REPO / "deploy" / "alertmanager"
-ALERTMANAGER_CONFIG = ALERTMANAGER_DIR / "alertmanager.yml"
 
 RUNBOOK_BASE_URL = "https://github.com/pitwatch/pitwatch/blob/main/docs/runbooks/"
 """Every ``runbook_url`` is this plus ``<AlertName>.md`` (docs/alerting.md, "Runbook links")."""
@@ -45,7 +42,6 @@ DASHBOARD_UIDS = (
     "pitwatch-self",
 )
 SEVERITIES = ("critical", "high", "medium", "low")
-HEARTBEAT_ALERT = "PitwatchWatchdog"
 PROMETHEUS_MADE = frozenset({"up"})
 """Series Prometheus itself writes for every scrape target, not the exporter."""
 
@@ -293,44 +289,7 @@ def exposed_metric_names() -> set[str]:
     return names
 
 
-# -- Alertmanager -------------------------------------------------------------------------------
-
-_SEND_RESOLVED_DEFAULT = {
-    "pagerduty_configs": True,
-    "opsgenie_configs": True,
-    "webhook_configs": True,
-    "slack_configs": False,
-    "email_configs": False,
-}
-
-
-def load_alertmanager_config() -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
-    return document
-
-
-def webhook_config(base_url: str) -> dict[str, Any]:
-    """The shipped config with each receiver replaced by a webhook to ``base_url/<receiver>``
-    that keeps the receiver's ``send_resolved``; templates made absolute. Routes, timings,
-    time intervals and inhibit rules stay exactly as shipped."""
-    config = load_alertmanager_config()
-    receivers = []
-    for receiver in config["receivers"]:
-        send_resolved = True
-        for kind, default in _SEND_RESOLVED_DEFAULT.items():
-            for integration in receiver.get(kind) or []:
-                send_resolved = bool(integration.get("send_resolved", default))
-        receivers.append(
-            {
-                "name": receiver["name"],
-                "webhook_configs": [
-                    {"url": f"{base_url}/{receiver['name']}", "send_resolved": send_resolved}
-                ],
-            }
-        )
-    config["receivers"] = receivers
-    config["templates"] = [str(ALERTMANAGER_DIR / pattern) for pattern in config["templates"]]
-    return config
+# -- Alertmanager ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -353,49 +312,18 @@ class Notification:
         ]
 
 
-@dataclass
-class WebhookRecorder:
-    """An HTTP server on 127.0.0.1 that records every POST as a :class:`Notification` whose
-    receiver is the request path; use as a context manager."""
+class WebhookRecorder(Webhook):
+    """A webhook that records every notification as a :class:`Notification` whose receiver
+    is the request path; use as a context manager."""
 
-    notifications: list[Notification] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
+    def __init__(self) -> None:
+        super().__init__(self._record)
+        self.notifications: list[Notification] = []
+        self._lock = threading.Lock()
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> WebhookRecorder:
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                payload = json.loads(self.rfile.read(length))
-                with recorder._lock:
-                    recorder.notifications.append(
-                        Notification(self.path.strip("/"), time.monotonic(), payload)
-                    )
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+    def _record(self, receiver: str, payload: Any) -> None:
+        with self._lock:
+            self.notifications.append(Notification(receiver, time.monotonic(), payload))
 
     def received(self, receiver: str | None = None) -> list[Notification]:
         with self._lock:

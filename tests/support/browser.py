@@ -6,7 +6,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.support.services import binary
+from devtools.processes import binary
 
 # Quiet, offline, no first-run work; --no-sandbox because the suite runs as root in CI.
 FLAGS = (

@@ -21,13 +21,15 @@ from typing import Any
 
 import yaml
 
+from devtools.processes import wait_until
+from devtools.prometheus import Prometheus, prometheus_config
 from pitwatch.demo.config import PLATFORM_LABEL
 from tests.support.dashboards import RULES
 from tests.support.demo import DemoProcess
 from tests.support.dns_server import DnsServer
 from tests.support.fake_platform import FakePlatform
 from tests.support.pg_cluster import DATABASE, PROBE_USER, PgCluster, running_cluster
-from tests.support.services import Pitwatch, Prometheus, wait_until
+from tests.support.services import Pitwatch
 
 SCRAPE_INTERVAL = "1s"
 PLATFORM = PLATFORM_LABEL  # the companion's series sit next to the demo's
@@ -167,9 +169,7 @@ def running_stack(workdir: Path, platform: FakePlatform) -> Iterator[Stack]:
         prometheus = stack.enter_context(
             Prometheus(
                 workdir / "prometheus",
-                scrape,
-                rule_files(workdir / "rules"),
-                interval=SCRAPE_INTERVAL,
+                prometheus_config(scrape, rule_files(workdir / "rules"), interval=SCRAPE_INTERVAL),
             )
         )
         yield Stack(prometheus, demo, companion)

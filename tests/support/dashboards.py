@@ -20,9 +20,9 @@ import promql_parser
 import yaml
 
 import pitwatch.probes  # noqa: F401  (registers every probe's families)
+from devtools import REPO
 from pitwatch.families import all_families
 from pitwatch.selfmetrics import SelfMetrics
-from tests.support.services import REPO
 
 DASHBOARDS = REPO / "dashboards"
 RULES = REPO / "rules"

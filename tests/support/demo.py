@@ -19,9 +19,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from devtools.processes import Service, http_get, http_post, wait_until
 from pitwatch.demo.catalog import SERVICES
 from pitwatch.demo.config import TRAFFIC_TARGET
-from tests.support.services import Service, http_get, http_post, wait_until
 
 TARGETS = frozenset(
     {s.name for s in SERVICES if s.role != "aggregator"} | {TRAFFIC_TARGET},
@@ -90,9 +90,6 @@ class DemoProcess(Service):
             str(self.state_file),
             *self.extra,
         ]
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def config_path(self) -> Path:
         match = re.search(r"^  config\s+(\S+)", self.output(), re.MULTILINE)

@@ -9,7 +9,9 @@ from typing import Any
 
 import yaml
 
-from tests.support.services import REPO, binary, run_tool
+from devtools import REPO
+from devtools.processes import binary
+from tests.support.services import run_tool
 
 DEPLOY = REPO / "deploy"
 PROMETHEUS_DIR = DEPLOY / "prometheus"

@@ -23,9 +23,11 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 
 from pitwatch.config import Config, Target
+from pitwatch.renderer import render_single
+from pitwatch.result import Observation
 from pitwatch.scheduler import Scheduler
 from pitwatch.selfmetrics import SelfMetrics
-from pitwatch.store import Observation, ResultStore, render_single
+from pitwatch.store import ResultStore
 
 CLIENT_ID = "pitwatch-probe"
 CLIENT_SECRET = "cs-Zq8K1vTt-client-secret"

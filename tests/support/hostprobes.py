@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from devtools import REPO
 from pitwatch.config import Config, ConfigError, load_config
+from pitwatch.renderer import Renderer
+from pitwatch.result import Observation
 from pitwatch.scheduler import Scheduler
 from pitwatch.selfmetrics import SelfMetrics
-from pitwatch.store import Observation, ResultStore, render_record
-from tests.support.services import REPO
+from pitwatch.store import ResultStore
 from tests.support.targets import write_config
 
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
@@ -27,6 +29,8 @@ class Runner:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.store = ResultStore()
+        self.renderer = Renderer()
+        self.store.subscribe(self.renderer)
         self.store.apply_config(config)
         self.scheduler = Scheduler(self.store, SelfMetrics(), config.global_.max_concurrency)
 
@@ -44,8 +48,8 @@ class Runner:
 
     def rendered(self, name: str | None = None) -> str:
         """The target's lines as ``/metrics`` would show them."""
-        record = self.store.records[name or self.config.targets[0].name]
-        return b"".join(render_record(record).values()).decode()
+        fragments = self.renderer.fragments_of(name or self.config.targets[0].name)
+        return b"".join(fragments.values()).decode()
 
 
 def series(text: str, name: str) -> list[tuple[dict[str, str], float]]:

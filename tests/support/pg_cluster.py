@@ -1,42 +1,39 @@
 """A throwaway PostgreSQL primary with a streaming replica, for the postgres probe's tests.
 
-Both servers come from Debian's ``postgresql`` package (``make test`` installs it): ``initdb``
-makes the primary in a fresh temporary directory, ``pg_basebackup -R`` clones it into a
-replica that streams from it, and ``pg_ctl`` starts and stops them on free ports. The
-primary serves TLS with a certificate for ``localhost`` from a test CA; the replica has TLS
-off. Over TCP every role authenticates with SCRAM; the superuser ``postgres`` connects over
-the Unix socket in the cluster directory without a password.
-
-``initdb`` refuses to run as root. Under root (CI, a fresh Debian) every server binary runs
-as the ``postgres`` system user the package creates, in a directory that user owns; as a
-normal user they run directly.
+The servers are :mod:`devtools.postgres`'s: the primary made by ``initdb``, and
+``pg_basebackup -R`` clones it into a replica that streams from it. The primary serves TLS
+with a certificate for ``localhost`` from a test CA; the replica has TLS off. Over TCP every
+role authenticates with SCRAM; the superuser ``postgres`` connects over the Unix socket in
+the cluster directory without a password.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
-import pwd
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import trustme
 
-from tests.support.services import free_port, wait_until
+from devtools.postgres import (
+    SUPERUSER,
+    PostgresDir,
+    PostgresServer,
+    owner_command,
+    pg_bin,
+    reap_stale,
+)
+from devtools.processes import binary, free_port, wait_until
 
 PROBE_USER = "pitwatch_probe"
 PLAIN_USER = "pitwatch_plain"
 PROBE_PASSWORD = "probe-pw-7c1e9a"  # a throwaway test cluster's password
 DATABASE = "wallet"
-SUPERUSER = "postgres"
 MAX_CONNECTIONS = 30
 CERT_EXPIRY = datetime(2032, 6, 7, 8, 9, 10, tzinfo=UTC)
 
@@ -59,119 +56,12 @@ CREATE ROLE {PLAIN_USER} LOGIN PASSWORD '{PROBE_PASSWORD}';
 """
 
 
-def pg_bin(name: str) -> str:
-    """A PostgreSQL server binary (not on PATH in Debian); fails, never skips, when missing."""
-    found = sorted(
-        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
-        key=lambda path: int(Path(path).parts[-3]),
-    )
-    if not found:
-        raise RuntimeError(
-            f"{name} not found: run `make test` (installs Debian package postgresql)"
-        )
-    return found[-1]
-
-
-def _as_root() -> bool:
-    return os.geteuid() == 0
-
-
-def _owner_command(command: Sequence[str]) -> list[str]:
-    if not _as_root():
-        return list(command)
-    runuser = shutil.which("runuser", path="/usr/sbin:/usr/bin:/sbin:/bin")
-    if runuser is None:
-        raise RuntimeError("runuser not found (Debian package util-linux)")
-    return [runuser, "-u", SUPERUSER, "--", *command]
-
-
-class PgServer:
-    """One ``postgres`` server of the cluster, controlled with ``pg_ctl``."""
-
-    def __init__(self, cluster: PgCluster, name: str) -> None:
-        self.cluster = cluster
-        self.name = name
-        self.data = cluster.root / name
-        self.port = free_port()
-        self.log = cluster.root / f"{name}.log"
-
-    def start(self) -> None:
-        self.cluster.run(
-            pg_bin("pg_ctl"), "start", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60"
-        )
-
-    def stop(self, mode: str = "fast") -> None:
-        self.cluster.run(pg_bin("pg_ctl"), "stop", "-D", str(self.data), "-m", mode, "-w")
-
-    def running(self) -> bool:
-        status = subprocess.run(
-            _owner_command([pg_bin("pg_ctl"), "status", "-D", str(self.data)]),
-            capture_output=True,
-            cwd=self.cluster.root,
-            check=False,
-        )
-        return status.returncode == 0
-
-    def configure(self, settings: dict[str, str]) -> None:
-        lines = "".join(f"{key} = {value}\n" for key, value in settings.items())
-        with (self.data / "postgresql.conf").open("a") as conf:
-            conf.write(lines)
-
-    @contextlib.asynccontextmanager
-    async def admin(self, database: str = DATABASE) -> AsyncIterator[asyncpg.Connection]:
-        """A superuser connection over the Unix socket."""
-        conn = await asyncpg.connect(
-            host=str(self.cluster.root), port=self.port, user=SUPERUSER, database=database
-        )
-        try:
-            yield conn
-        finally:
-            await conn.close()
-
-    def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
-
-
 _PREFIX = "pitwatch-pg-"
-_OWNER = "owner.pid"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def reap_stale_clusters() -> None:
     """Stop and remove clusters whose test run was killed (SIGKILL skips every teardown)."""
-    for root in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
-        try:
-            owner = int((root / _OWNER).read_text())
-        except (OSError, ValueError):
-            continue
-        if _alive(owner):
-            continue
-        _stop_pid_file(root / "pgbouncer.pid")
-        for name in ("replica", "primary"):
-            data = root / name
-            if (data / "postmaster.pid").exists():
-                subprocess.run(
-                    _owner_command([pg_bin("pg_ctl"), "stop", "-D", str(data), "-m", "immediate"]),
-                    capture_output=True,
-                    cwd=root,
-                    timeout=60,
-                    check=False,
-                )
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _stop_pid_file(path: Path) -> None:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        os.kill(int(path.read_text().split()[0]), signal.SIGTERM)
+    reap_stale(_PREFIX)
 
 
 class PgBouncer:
@@ -201,9 +91,9 @@ class PgBouncer:
             "pool_mode = transaction\ndefault_pool_size = 1\nmax_client_conn = 20\n"
             f"logfile = {self.log}\npidfile = {self.pid_file}\n"
         )
-        self.cluster._own(userlist, self.ini)
+        self.cluster.own(userlist, self.ini)
         process = subprocess.Popen(
-            _owner_command([_pgbouncer(), str(self.ini)]), cwd=self.cluster.root
+            owner_command([_pgbouncer(), str(self.ini)]), cwd=self.cluster.root
         )
         self.process = process
 
@@ -216,7 +106,8 @@ class PgBouncer:
         wait_until(up, 30, f"pgbouncer on port {self.port}")
 
     def stop(self) -> None:
-        _stop_pid_file(self.pid_file)
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            os.kill(int(self.pid_file.read_text().split()[0]), signal.SIGTERM)
         if self.process is not None:
             try:
                 self.process.wait(10)
@@ -226,12 +117,7 @@ class PgBouncer:
 
 
 def _pgbouncer() -> str:
-    found = shutil.which("pgbouncer", path="/usr/sbin:/usr/bin:/sbin:/bin")
-    if found is None:
-        raise RuntimeError(
-            "pgbouncer not found: run `make test` (installs Debian package pgbouncer)"
-        )
-    return found
+    return binary("pgbouncer", "pgbouncer")
 
 
 def _listening(port: int) -> bool:
@@ -242,47 +128,24 @@ def _listening(port: int) -> bool:
     return True
 
 
-class PgCluster:
+class PgCluster(PostgresDir):
     """The primary, its replica and the files a probe config needs (CA, password file)."""
 
     def __init__(self) -> None:
-        # Not pytest's tmp_path: its parents are private to the test user, and the servers
-        # may run as ``postgres``.
-        self.root = Path(tempfile.mkdtemp(prefix=_PREFIX))
-        (self.root / _OWNER).write_text(str(os.getpid()))
-        if _as_root():
-            entry = pwd.getpwnam(SUPERUSER)
-            os.chown(self.root, entry.pw_uid, entry.pw_gid)
-        self.primary = PgServer(self, "primary")
-        self.replica = PgServer(self, "replica")
+        super().__init__(_PREFIX)
+        self.primary = PostgresServer(self, "primary", DATABASE)
+        self.replica = PostgresServer(self, "replica", DATABASE)
         self.ca = trustme.CA()
         self.ca_file = self.root / "ca.pem"
         self.ca.cert_pem.write_to_path(str(self.ca_file))
 
     # -- lifecycle -----------------------------------------------------------------------
-    def run(self, *command: str) -> str:
-        result = subprocess.run(
-            _owner_command(command),
-            capture_output=True,
-            text=True,
-            cwd=self.root,
-            timeout=120,
-            check=False,
-            env={**os.environ, "LC_ALL": "C", "TZ": "UTC"},
-        )
-        if result.returncode != 0:
-            logs = self.primary.log_tail() + self.replica.log_tail()
-            raise RuntimeError(
-                f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}\n{logs}"
-            )
-        return result.stdout
-
     def start(self) -> None:
         self._init_primary()
         self.primary.start()
         self.psql(f"CREATE DATABASE {DATABASE}", database="postgres")
         self.psql(_SCHEMA)
-        self.run(
+        self.primary.run(
             pg_bin("pg_basebackup"),
             "-D",
             str(self.replica.data),
@@ -306,27 +169,15 @@ class PgCluster:
         for server in (self.replica, self.primary):
             if server.data.exists() and server.running():
                 server.stop("immediate")
-        shutil.rmtree(self.root, ignore_errors=True)
+        self.remove()
 
     def _init_primary(self) -> None:
-        self.run(
-            pg_bin("initdb"),
-            "-D",
-            str(self.primary.data),
-            "-U",
-            SUPERUSER,
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            "--locale=C",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        )
+        self.primary.initdb()
         cert = self.ca.issue_cert("localhost", not_after=CERT_EXPIRY)
         cert_file, key_file = self.root / "server.crt", self.root / "server.key"
         cert.cert_chain_pems[0].write_to_path(str(cert_file))
         cert.private_key_pem.write_to_path(str(key_file))
-        self._own(cert_file, key_file)
+        self.own(cert_file, key_file)
         key_file.chmod(0o600)
         self.primary.configure(
             {
@@ -347,15 +198,9 @@ class PgCluster:
             }
         )
 
-    def _own(self, *paths: Path) -> None:
-        if _as_root():
-            entry = pwd.getpwnam(SUPERUSER)
-            for path in paths:
-                os.chown(path, entry.pw_uid, entry.pw_gid)
-
     def psql(self, sql: str, database: str = DATABASE) -> str:
         """Run ``sql`` on the primary as the superuser; its unaligned output."""
-        return self.run(
+        return self.primary.run(
             pg_bin("psql"),
             "-At",
             "-X",
@@ -374,11 +219,15 @@ class PgCluster:
             sql,
         )
 
-    # -- what probe configs need ---------------------------------------------------------
     def password_file(self, directory: Path, password: str = PROBE_PASSWORD) -> Path:
-        path = directory / "pg-password"
-        path.write_text(password + "\n")
-        return path
+        return pg_password_file(directory, password)
+
+
+def pg_password_file(directory: Path, password: str = PROBE_PASSWORD) -> Path:
+    """The ``password_file`` a probe of the test cluster needs."""
+    path = directory / "pg-password"
+    path.write_text(password + "\n")
+    return path
 
 
 @contextlib.contextmanager

@@ -8,9 +8,10 @@ import textwrap
 from pathlib import Path
 
 from pitwatch.config import Config, load_config
+from pitwatch.result import Observation
 from pitwatch.scheduler import Scheduler
 from pitwatch.selfmetrics import SelfMetrics
-from pitwatch.store import Observation, ResultStore
+from pitwatch.store import ResultStore
 
 
 def write_config(directory: Path, text: str, name: str = "pitwatch.yml") -> Path:

@@ -6,10 +6,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-LINE_FORMAT = (
-    '{client} - - [{when}] "{method} {path} HTTP/1.1" {status} {size} "-" "{agent}" {seconds:.3f}\n'
-)
-
 
 class AccessLog:
     def __init__(self, path: Path) -> None:
@@ -30,17 +26,10 @@ class AccessLog:
         at: float | None = None,
     ) -> None:
         when = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(at or time.time()))
+        agent = agent.replace('"', "'")
+        request = f"{method} {path} HTTP/1.1"
         self._file.write(
-            LINE_FORMAT.format(
-                client=client,
-                when=when,
-                method=method,
-                path=path,
-                status=status,
-                size=size,
-                agent=agent.replace('"', "'"),
-                seconds=seconds,
-            )
+            f'{client} - - [{when}] "{request}" {status} {size} "-" "{agent}" {seconds:.3f}\n'
         )
 
     def close(self) -> None:

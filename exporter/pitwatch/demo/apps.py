@@ -110,6 +110,14 @@ async def misbehave(sim: Simulation, service: Service) -> web.Response | None:
     return None
 
 
+def _app(sim: Simulation, service: Service, *routes: tuple[str, str, Handler]) -> web.Application:
+    """A service's app: its routes (method, path, handler) behind its fault middleware."""
+    app = web.Application(middlewares=[_fault_middleware(sim, service)])
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler)
+    return app
+
+
 def _fault_middleware(sim: Simulation, service: Service) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -229,9 +237,7 @@ def wallet_api(sim: Simulation, service: Service) -> web.Application:
             }
         )
 
-    app = web.Application(middlewares=[_fault_middleware(sim, service)])
-    app.router.add_get("/v1/health", health)
-    return app
+    return _app(sim, service, ("GET", "/v1/health", health))
 
 
 # -- game providers ---------------------------------------------------------------------------
@@ -241,9 +247,7 @@ def provider(sim: Simulation, service: Service) -> web.Application:
     async def health(_: web.Request) -> web.Response:
         return json_response(_provider_health(sim, service))
 
-    app = web.Application(middlewares=[_fault_middleware(sim, service)])
-    app.router.add_get("/health", health)
-    return app
+    return _app(sim, service, ("GET", "/health", health))
 
 
 def _provider_health(sim: Simulation, service: Service) -> dict[str, Any]:
@@ -279,10 +283,12 @@ def live_provider(sim: Simulation, service: Service) -> web.Application:
         )
         return web.Response(text=html, content_type="text/html")
 
-    app = web.Application(middlewares=[_fault_middleware(sim, service)])
-    app.router.add_post("/v1/games/{game}/launch", launch)
-    app.router.add_get("/lobby/{session}", lobby)
-    return app
+    return _app(
+        sim,
+        service,
+        ("POST", "/v1/games/{game}/launch", launch),
+        ("GET", "/lobby/{session}", lobby),
+    )
 
 
 def aggregator(sim: Simulation, service: Service) -> web.Application:
@@ -304,9 +310,7 @@ def aggregator(sim: Simulation, service: Service) -> web.Application:
             return failed
         return json_response(_provider_health(sim, behind))
 
-    app = web.Application(middlewares=[_fault_middleware(sim, service)])
-    app.router.add_get("/api/v1/providers/{provider}/status", provider_status)
-    return app
+    return _app(sim, service, ("GET", "/api/v1/providers/{provider}/status", provider_status))
 
 
 # -- payments, KYC, the outside world ---------------------------------------------------------
@@ -348,10 +352,9 @@ def psp_authorise(sim: Simulation, service: Service) -> web.Application:
             )
         return json_response({"result": "approved", "payment_id": payment_id, "amount": amount})
 
-    app = web.Application(middlewares=[_fault_middleware(sim, service)])
-    app.router.add_post("/oauth/token", token)
-    app.router.add_post("/v1/payments/authorise", authorise)
-    return app
+    return _app(
+        sim, service, ("POST", "/oauth/token", token), ("POST", "/v1/payments/authorise", authorise)
+    )
 
 
 def psp_status(sim: Simulation, service: Service) -> web.Application:
@@ -367,18 +370,14 @@ def psp_status(sim: Simulation, service: Service) -> web.Application:
             }
         )
 
-    app = web.Application(middlewares=[_fault_middleware(sim, service)])
-    app.router.add_get("/v1/status", status)
-    return app
+    return _app(sim, service, ("GET", "/v1/status", status))
 
 
 def psp_wallet(sim: Simulation, service: Service) -> web.Application:
     async def ping(_: web.Request) -> web.Response:
         return web.Response(text="OK\n", content_type="text/plain")
 
-    app = web.Application(middlewares=[_fault_middleware(sim, service)])
-    app.router.add_get("/api/ping", ping)
-    return app
+    return _app(sim, service, ("GET", "/api/ping", ping))
 
 
 def kyc(sim: Simulation, service: Service) -> web.Application:
@@ -393,9 +392,7 @@ def kyc(sim: Simulation, service: Service) -> web.Application:
             }
         )
 
-    app = web.Application(middlewares=[_fault_middleware(sim, service)])
-    app.router.add_post("/v2/checks/dry-run", dry_run)
-    return app
+    return _app(sim, service, ("POST", "/v2/checks/dry-run", dry_run))
 
 
 def cdn(sim: Simulation, service: Service) -> web.Application:
@@ -412,9 +409,7 @@ def cdn(sim: Simulation, service: Service) -> web.Application:
         ]
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
-    app = web.Application(middlewares=[_fault_middleware(sim, service)])
-    app.router.add_get("/cdn-cgi/trace", trace)
-    return app
+    return _app(sim, service, ("GET", "/cdn-cgi/trace", trace))
 
 
 APPS: dict[str, Callable[[Simulation, Service], web.Application]] = {

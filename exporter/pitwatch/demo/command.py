@@ -10,7 +10,6 @@ import signal
 import sys
 from pathlib import Path
 
-from pitwatch.cli import DEFAULT_LISTEN, UsageError, parse_listen
 from pitwatch.demo.catalog import SERVICES
 from pitwatch.demo.control import ALL, ControlError, call, default_state_file
 from pitwatch.demo.faults import FAULT_SYNTAX, parse_fault
@@ -18,6 +17,7 @@ from pitwatch.demo.runner import Demo, DemoError, Options
 from pitwatch.demo.tour import Tour
 from pitwatch.durations import format_duration, parse_duration
 from pitwatch.logsetup import LEVELS, setup_logging
+from pitwatch.usage import DEFAULT_LISTEN, UsageError, parse_listen
 
 HELP = (
     "run a simulated gaming platform (APIs, game providers, payment gateways, KYC) and the "

@@ -1,36 +1,22 @@
-"""The prober registry: a config's ``probe:`` value -> its config model and probe function.
+"""The prober registry: a config's ``probe:`` value -> its :class:`ProbeKind` (config model
+and probe function).
 
 Every prober module defines one config model (a :class:`~pitwatch.config_types.TargetBase`
 subclass with ``probe: Literal["<kind>"]``) and one ``async def probe(target, ctx) ->
-ProbeResult``, and registers both as a :class:`ProbeKind` here.
+Passed``, and exports both as ``KIND`` (see :mod:`pitwatch.probes._kind`); this module
+lists them. Importing it registers every prober's metric families.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
 
-from pitwatch.config_types import TargetBase
-from pitwatch.result import ProbeContext, ProbeResult
+from pitwatch.probes import dns, file, flow, http, icmp, logs, postgres, process, tcp
+from pitwatch.probes._kind import ProbeKind
 
-ProbeFn = Callable[[Any, ProbeContext], Awaitable[ProbeResult]]
-ConfigCheck = Callable[[Any], list[tuple[str, str]]]
-"""Checks that need this machine (e.g. ICMP permissions): ``[(key, message), ...]``."""
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeKind:
-    name: str
-    config: type[TargetBase]
-    probe: ProbeFn
-    check: ConfigCheck | None = None
-
-
-def _registry() -> Mapping[str, ProbeKind]:
-    from pitwatch.probes import dns, file, flow, http, icmp, logs, postgres, process, tcp
-
-    kinds = (
+PROBES: Mapping[str, ProbeKind] = {
+    kind.name: kind
+    for kind in (
         http.KIND,
         flow.KIND,
         tcp.KIND,
@@ -41,7 +27,6 @@ def _registry() -> Mapping[str, ProbeKind]:
         logs.KIND,
         postgres.KIND,
     )
-    return {kind.name: kind for kind in kinds}
+}
 
-
-PROBES: Mapping[str, ProbeKind] = _registry()
+__all__ = ["PROBES", "ProbeKind"]

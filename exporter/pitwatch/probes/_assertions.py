@@ -41,6 +41,8 @@ _JSON_OPERATOR = re.compile(
     r"(==|!=|<=|>=|<|>|not\s+in\b|in\b|not\s+matches\b|matches\b|not\s+exists\b|exists\b)"
 )
 _HEADER_OPERATOR = re.compile(r"(==|!=|not\s+matches\b|matches\b|not\s+exists\b|exists\b)")
+_JSON_OPERATORS = "==, !=, <, <=, >, >=, in, not in, matches, not matches, exists, not exists"
+_HEADER_OPERATORS = "==, !=, matches, not matches, exists, not exists"
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _BARE_WORD = re.compile(r"[^\s,\[\]{}\"']+")
 _ORDERING: dict[str, Callable[[Any, Any], bool]] = {
@@ -141,8 +143,15 @@ def json_equal(left: Any, right: Any) -> bool:
     return type(left) is type(right) and bool(left == right)
 
 
-def _operator(match: re.Match[str]) -> str:
-    return " ".join(match.group(1).split())
+def _operator(
+    pattern: re.Pattern[str], known: str, text: str, position: int, after: str
+) -> tuple[str, int]:
+    """The operator ``pattern`` finds at ``position`` (inner spaces made one) and where it
+    ends; raises ValueError naming the ``known`` operators."""
+    found = pattern.match(text, position)
+    if not found:
+        raise ValueError(f"expected an operator after {after!r}: {known}")
+    return " ".join(found.group(1).split()), found.end()
 
 
 # -- JSON conditions -----------------------------------------------------------------------
@@ -168,14 +177,8 @@ class JsonCondition:
                 raise ValueError("len( needs a closing )")
             position += 1
         position = _skip_space(text, position)
-        found = _JSON_OPERATOR.match(text, position)
-        if not found:
-            raise ValueError(
-                f"expected an operator after {text[:position].strip()!r}: ==, !=, <, <=, >, >=, "
-                "in, not in, matches, not matches, exists, not exists"
-            )
-        op = _operator(found)
-        position = found.end()
+        after = text[:position].strip()
+        op, position = _operator(_JSON_OPERATOR, _JSON_OPERATORS, text, position, after)
         if op in ("exists", "not exists"):
             if length:
                 raise ValueError(f"len() cannot be used with {op}")
@@ -253,18 +256,12 @@ class HeaderCondition:
         if not name:
             raise ValueError(f"expected a header name at the start of {text!r}")
         position = _skip_space(text, name.end())
-        found = _HEADER_OPERATOR.match(text, position)
-        if not found:
-            raise ValueError(
-                f"expected an operator after {name.group(0)!r}: ==, !=, matches, not matches, "
-                "exists, not exists"
-            )
-        op = _operator(found)
+        op, position = _operator(_HEADER_OPERATOR, _HEADER_OPERATORS, text, position, name.group(0))
         if op in ("exists", "not exists"):
-            if text[found.end() :].strip():
+            if text[position:].strip():
                 raise ValueError(f"nothing may follow {op!r}")
             return cls(text, name.group(0), op)
-        value = _string_operand(text, found.end())
+        value = _string_operand(text, position)
         pattern = _compile(value) if op.endswith("matches") else None
         return cls(text, name.group(0), op, value, pattern)
 
@@ -381,36 +378,24 @@ class Assertions(StrictModel):
         return failed
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """Why an answer is not healthy: reason, message and status-page details."""
-
-    reason: Reason
-    message: str
-    details: tuple[tuple[str, str], ...] = ()
-
-
 def judge(
     view: ResponseView,
     allowed: tuple[int | str, ...],
     assertions: Assertions,
     authenticated: bool,
-    hide: Callable[[str], str],
-) -> Verdict | None:
-    """The verdict on one answer: its status first, then every assertion. ``hide`` masks
-    values learned while probing (tokens, captures) in what is shown."""
+) -> ProbeFailure | None:
+    """The verdict on one answer, its status first, then every assertion: why it is not
+    healthy, or ``None`` when it is."""
     status = view.response.status
-    failure: ProbeFailure | None = status_failure(status, allowed, authenticated)
+    failure = status_failure(status, allowed, authenticated)
     if failure is not None:
-        return Verdict(failure.reason, failure.message)
+        return failure
     failed = assertions.failures(view)
     if not failed:
         return None
     first = failed[0]
     more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-    details = tuple(("assertion", f"{item.assertion} ({hide(item.found)})") for item in failed)
-    return Verdict(
-        Reason.ASSERTION,
-        f"assertion failed: {first.assertion} ({hide(first.found)}){more}",
-        details,
+    details = tuple(("assertion", f"{item.assertion} ({item.found})") for item in failed)
+    return ProbeFailure(
+        Reason.ASSERTION, f"assertion failed: {first.assertion} ({first.found}){more}", details
     )

@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 from urllib.parse import quote_plus, urlencode
 
 import aiohttp
@@ -34,11 +34,10 @@ from pitwatch.probes._client import (
     open_session,
     send,
 )
-from pitwatch.probes._hidden import Hidden
-from pitwatch.probes._tls import TlsOptions
+from pitwatch.probes._tls import HostTlsOptions
 from pitwatch.reasons import ProbeFailure, Reason
 from pitwatch.result import ProbeContext
-from pitwatch.secrets import EnvSecret, FileSecret, Secret
+from pitwatch.secrets import EnvSecret, FileSecret, either
 
 _REFRESH_SHARE = 0.1
 _REFRESH_MAX_SECONDS = 60.0
@@ -47,14 +46,25 @@ carry a token that expires on the way."""
 _ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 
 
-def _one_of(value: Secret | None, from_file: Secret | None, key: str) -> None:
-    if value is None and from_file is None:
-        raise ValueError(f"needs {key} (as ${{ENV_VAR}}) or {key}_file")
-    if value is not None and from_file is not None:
-        raise ValueError(f"use {key} or {key}_file, not both")
+class _WithSecret(StrictModel):
+    """Credentials holding one secret as ``<secret_key>`` (``${ENV}``) or
+    ``<secret_key>_file``: exactly one of the two."""
+
+    secret_key: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> Self:
+        either(self, self.secret_key)
+        return self
+
+    def secret(self) -> str:
+        secret = either(self, self.secret_key)
+        assert secret is not None  # the validator required one
+        return secret.reveal()
 
 
-class BasicAuth(StrictModel):
+class BasicAuth(_WithSecret):
+    secret_key = "password"
     username: str
     password: EnvSecret | None = None
     password_file: FileSecret | None = None
@@ -66,33 +76,15 @@ class BasicAuth(StrictModel):
             raise ValueError("a basic auth username cannot contain ':'")
         return value
 
-    @model_validator(mode="after")
-    def _password(self) -> Self:
-        _one_of(self.password, self.password_file, "password")
-        return self
 
-    def secret(self) -> str:
-        source = self.password or self.password_file
-        assert source is not None
-        return source.reveal()
-
-
-class BearerAuth(StrictModel):
+class BearerAuth(_WithSecret):
+    secret_key = "token"
     token: EnvSecret | None = None
     token_file: FileSecret | None = None
 
-    @model_validator(mode="after")
-    def _token(self) -> Self:
-        _one_of(self.token, self.token_file, "token")
-        return self
 
-    def secret(self) -> str:
-        source = self.token or self.token_file
-        assert source is not None
-        return source.reveal()
-
-
-class OAuth2(StrictModel):
+class OAuth2(_WithSecret):
+    secret_key = "client_secret"
     token_url: str
     client_id: str
     client_secret: EnvSecret | None = None
@@ -103,23 +95,13 @@ class OAuth2(StrictModel):
     client_auth: Literal["basic", "post"] = "basic"
     """``basic``: client id and secret in an Authorization header (client_secret_basic);
     ``post``: in the form body (client_secret_post)."""
-    tls: TlsOptions = Field(default_factory=TlsOptions)
+    tls: HostTlsOptions = Field(default_factory=HostTlsOptions)
     """TLS towards the token URL (CA, client certificate for mTLS)."""
 
     @field_validator("token_url")
     @classmethod
     def _token_url(cls, value: str) -> str:
         return check_url(value)
-
-    @model_validator(mode="after")
-    def _secret(self) -> Self:
-        _one_of(self.client_secret, self.client_secret_file, "client_secret")
-        return self
-
-    def secret(self) -> str:
-        source = self.client_secret or self.client_secret_file
-        assert source is not None
-        return source.reveal()
 
 
 class Auth(StrictModel):
@@ -254,22 +236,17 @@ async def send_authorised(
     *,
     auth: Auth | None,
     state_key: str,
-    hidden: Hidden,
 ) -> Response:
     """``request`` with its credentials; a cached OAuth2 token the target refuses is
     replaced once."""
     if auth is None:
         return await send(session, options, timings, ctx, request)
     granted = await credentials(auth, ctx, state_key, request.step_prefix)
-    response = await _send_with(
-        session, options, timings, ctx, request, granted=granted, hidden=hidden
-    )
+    response = await _send_with(session, options, timings, ctx, request, granted=granted)
     if response.status == 401 and granted.cached:
         ctx.state.pop(state_key, None)
         granted = await credentials(auth, ctx, state_key, request.step_prefix)
-        response = await _send_with(
-            session, options, timings, ctx, request, granted=granted, hidden=hidden
-        )
+        response = await _send_with(session, options, timings, ctx, request, granted=granted)
     return response
 
 
@@ -281,9 +258,8 @@ async def _send_with(
     request: Request,
     *,
     granted: Credentials,
-    hidden: Hidden,
 ) -> Response:
-    hidden.add(granted.header)
-    hidden.add(granted.secret)
+    ctx.hide(granted.header)
+    ctx.hide(granted.secret)
     authorised = request.with_header("Authorization", granted.header)
     return await send(session, options, timings, ctx, authorised)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohappyeyeballs
@@ -29,17 +29,17 @@ from multidict import CIMultiDictProxy
 from pydantic import Field
 
 from pitwatch import __version__
+from pitwatch.addresses import IpProtocol, address_family, join_host_port
 from pitwatch.config_types import ByteSize, StrictModel
 from pitwatch.families import Family, register
 from pitwatch.probes._tls import (
-    TlsOptions,
-    client_context,
+    HostTlsOptions,
     earliest_expiry,
     expiry_sample,
     presented_chain,
     ssl_error_text,
 )
-from pitwatch.reasons import ProbeFailure, Reason, os_error_text
+from pitwatch.reasons import ProbeFailure, Reason, os_error_text, translated
 from pitwatch.result import ProbeContext, Sample
 
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")
@@ -82,8 +82,8 @@ class ClientOptions(StrictModel):
     max_redirects: int = Field(default=10, ge=1, le=100)
     max_body_bytes: ByteSize = DEFAULT_MAX_BODY
     """Reading stops, and the probe fails, past this many bytes of body."""
-    ip_protocol: Literal["auto", "ip4", "ip6"] = "auto"
-    tls: TlsOptions = Field(default_factory=TlsOptions)
+    ip_protocol: IpProtocol = "auto"
+    tls: HostTlsOptions = Field(default_factory=HostTlsOptions)
 
 
 def check_url(value: str) -> str:
@@ -276,24 +276,19 @@ class _TimedConnector(aiohttp.TCPConnector):
         return transport, protocol
 
 
-_FAMILIES = {"auto": 0, "ip4": socket.AF_INET, "ip6": socket.AF_INET6}
-
-
 @dataclass(frozen=True, slots=True)
 class Request:
     method: str
     url: str
     headers: Mapping[str, str]
     body: str | None = None
-    shown_url: str | None = None
-    """How the URL appears in timeout messages (default: scheme, host and path only)."""
     step_prefix: str = ""
     """Put before what the probe is doing, e.g. ``step "login": ``."""
 
     def with_header(self, name: str, value: str) -> Request:
         headers = {key: item for key, item in self.headers.items() if key.lower() != name.lower()}
         headers[name] = value
-        return Request(self.method, self.url, headers, self.body, self.shown_url, self.step_prefix)
+        return Request(self.method, self.url, headers, self.body, self.step_prefix)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,10 +309,10 @@ def open_session(
     connector = _TimedConnector(
         timings,
         # The configured TLS options apply to every https request, redirects included.
-        ssl=client_context(options.tls),
+        ssl=options.tls.context(),
         force_close=True,
         use_dns_cache=False,
-        family=_FAMILIES[options.ip_protocol],
+        family=address_family(options.ip_protocol),
         resolver=resolver,
     )
     return aiohttp.ClientSession(
@@ -338,9 +333,8 @@ async def send(
 ) -> Response:
     """One request (redirects followed per ``options``), body read up to the cap; every
     failure is raised as :class:`ProbeFailure` with its reason."""
-    shown = request.shown_url if request.shown_url is not None else safe_url(request.url)
-    ctx.step = f"{request.step_prefix}requesting {shown}"
-    with translate_errors(request.url, options.max_redirects):
+    ctx.step = f"{request.step_prefix}requesting {safe_url(request.url)}"
+    with translated(lambda exc: http_failure(exc, request.url, options.max_redirects)):
         async with session.request(
             request.method,
             request.url,
@@ -391,27 +385,9 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path or '/'}"
 
 
-class translate_errors:
-    """The one place aiohttp, ssl and socket errors become a :class:`ProbeFailure`."""
-
-    def __init__(self, url: str, max_redirects: int) -> None:
-        self.url = url
-        self.max_redirects = max_redirects
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, _: object
-    ) -> None:
-        if isinstance(exc, Exception) and not isinstance(exc, ProbeFailure):
-            failure = http_failure(exc, self.url, self.max_redirects)
-            if failure is not None:
-                raise failure from exc
-
-
 def http_failure(exc: Exception, url: str, max_redirects: int) -> ProbeFailure | None:
-    """The reason and message for an exception met during a request, or ``None`` for a bug."""
+    """The one place aiohttp, ssl and socket errors become a :class:`ProbeFailure`: the
+    reason and message for an exception met during a request, or ``None`` for a bug."""
     parts = urlsplit(url)
     host = parts.hostname or "?"
     try:
@@ -419,7 +395,7 @@ def http_failure(exc: Exception, url: str, max_redirects: int) -> ProbeFailure |
     except ValueError:
         port = 0
     # Several services often share one host: the port says which one refused.
-    endpoint = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    endpoint = join_host_port(host, port)
     if isinstance(exc, TimeoutError):
         return ProbeFailure(Reason.TIMEOUT, "timed out")
     if isinstance(exc, errors.ClientConnectorCertificateError):

@@ -8,24 +8,22 @@ carries the password) or ``host``/``port``/``user``/``database`` with ``password
 
 from __future__ import annotations
 
-import functools
 import operator
 import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Annotated, Any, Literal, get_args
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from pydantic import AfterValidator, Field, model_validator
 
 from pitwatch.config_types import TARGET_NAME, Duration, StrictModel, TargetBase
-from pitwatch.probes._tls import ReadableFile
-from pitwatch.secrets import EnvSecret, FileSecret, Secret
+from pitwatch.probes._tls import TlsOptions, client_context
+from pitwatch.secrets import EnvSecret, FileSecret, Secret, either
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
-SSL_MODES: tuple[str, ...] = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+SSL_MODES: tuple[SslMode, ...] = get_args(SslMode)
 TLS_MODES = ("require", "verify-ca", "verify-full")
 """The modes in which pitwatch builds the TLS context itself (and ``tls:`` applies)."""
 DEFAULT_PORT = 5432
@@ -80,25 +78,6 @@ class Check(StrictModel):
         return _COMPARISONS[comparison](value, float(number))
 
 
-class PostgresTls(StrictModel):
-    """TLS files for ``sslmode`` require, verify-ca and verify-full (libpq's sslrootcert,
-    sslcert, sslkey and ssl_min_protocol_version)."""
-
-    ca_file: ReadableFile | None = None
-    cert_file: ReadableFile | None = None
-    key_file: ReadableFile | None = None
-    min_version: Literal["TLS1.2", "TLS1.3"] | None = None
-
-    @model_validator(mode="after")
-    def _pair(self) -> PostgresTls:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together")
-        return self
-
-    def is_set(self) -> bool:
-        return any(value is not None for value in self.model_dump().values())
-
-
 @dataclass(frozen=True, slots=True)
 class DsnParts:
     """What pitwatch itself needs from a DSN; asyncpg parses it again to connect."""
@@ -139,9 +118,13 @@ def parse_dsn(text: str) -> DsnParts:
 
 
 def _dsn(secret: Secret | None) -> Secret | None:
-    if secret is not None:
-        parse_dsn(secret.reveal())
-    return secret
+    """The DSN checked, with its password (as written and percent-encoded) as parts a
+    redactor masks on their own: a server may echo the password without the DSN."""
+    if secret is None:
+        return None
+    password = parse_dsn(secret.reveal()).password
+    parts = (password, quote(password, safe="")) if password else ()
+    return Secret(secret.reveal(), parts)
 
 
 class PostgresTarget(TargetBase):
@@ -159,7 +142,9 @@ class PostgresTarget(TargetBase):
     password_file: FileSecret | None = None
     sslmode: SslMode | None = None
     """libpq's modes; default: the DSN's sslmode, else ``prefer``."""
-    tls: PostgresTls = Field(default_factory=PostgresTls)
+    tls: TlsOptions = Field(default_factory=TlsOptions)
+    """libpq's sslrootcert, sslcert, sslkey and ssl_min_protocol_version, for sslmode
+    require, verify-ca and verify-full."""
     connect_timeout: Duration | None = None
     """A connection not ready by then fails with reason connect (default: the whole timeout)."""
     stats: bool = True
@@ -180,9 +165,8 @@ class PostgresTarget(TargetBase):
                 raise ValueError(f"with a DSN, put {', '.join(extra)} in the DSN itself")
         elif self.user is None:
             raise ValueError("user is required with host")
-        if self.password is not None and self.password_file is not None:
-            raise ValueError("password and password_file exclude each other")
-        if self.tls.is_set() and self.sslmode not in TLS_MODES:
+        either(self, "password", required=False)
+        if self.tls.model_dump(exclude_none=True) and self.sslmode not in TLS_MODES:
             raise ValueError("tls needs sslmode: require, verify-ca or verify-full")
         names = [check.name for check in self.checks]
         duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -193,11 +177,11 @@ class PostgresTarget(TargetBase):
     # -- derived ---------------------------------------------------------------------------
     @property
     def dsn_secret(self) -> Secret | None:
-        return self.dsn if self.dsn is not None else self.dsn_file
+        return either(self, "dsn", required=False)
 
     @property
     def password_secret(self) -> Secret | None:
-        return self.password if self.password is not None else self.password_file
+        return either(self, "password", required=False)
 
     def dsn_parts(self) -> DsnParts | None:
         secret = self.dsn_secret
@@ -250,41 +234,11 @@ def connect_arguments(target: PostgresTarget) -> dict[str, Any]:
     return arguments
 
 
-def tls_context(mode: str, options: PostgresTls) -> ssl.SSLContext:
-    """The context for require/verify-ca/verify-full, built once per mode and options.
-
-    libpq's meanings: ``require`` encrypts without checking the certificate (unless a CA
-    file is given, then it acts as verify-ca); ``verify-ca`` checks the chain;
-    ``verify-full`` also the host name. Without ``ca_file`` the system store is trusted
-    (libpq would look for ``~/.postgresql/root.crt``).
+def tls_context(mode: str, options: TlsOptions) -> ssl.SSLContext:
+    """The context for require/verify-ca/verify-full, in libpq's meanings: ``require``
+    encrypts without checking the certificate (unless a CA file is given, then it acts as
+    verify-ca); ``verify-ca`` checks the chain; ``verify-full`` also the host name. Without
+    ``ca_file`` the system store is trusted (libpq would look for ``~/.postgresql/root.crt``).
     """
-    files = (options.ca_file, options.cert_file, options.key_file)
-    return _tls_context(mode, options, tuple(_mtime(path) for path in files))
-
-
-def _mtime(path: Path | None) -> float:
-    try:
-        return path.stat().st_mtime if path is not None else 0.0
-    except OSError:
-        return -1.0
-
-
-@functools.lru_cache(maxsize=256)
-def _tls_context(mode: str, options: PostgresTls, stamps: tuple[float, ...]) -> ssl.SSLContext:
-    del stamps  # part of the cache key only: a renewed certificate file is read again
     verify = mode != "require" or options.ca_file is not None
-    if verify:
-        context = ssl.create_default_context(
-            cafile=str(options.ca_file) if options.ca_file is not None else None
-        )
-        context.check_hostname = mode == "verify-full"
-    else:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if options.cert_file is not None and options.key_file is not None:
-        context.load_cert_chain(str(options.cert_file), str(options.key_file))
-    context.minimum_version = (
-        ssl.TLSVersion.TLSv1_3 if options.min_version == "TLS1.3" else ssl.TLSVersion.TLSv1_2
-    )
-    return context
+    return client_context(options, verify=verify, check_hostname=mode == "verify-full")

@@ -22,16 +22,16 @@ Three moments, three functions, one reason table::
       a write refused by the read-only transaction, any other
         SQL error                                               -> assertion
 
-Server messages are kept (they name the user or database, never a password) after
-:class:`Scrubber` has taken out every secret of the target, in case a DSN echoes back.
+Server messages are kept (they name the user or database, never a password) after the
+probe's redactor has taken out every secret of the target (the DSN, the password in it, the
+password), in case a DSN echoes back.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
-from dataclasses import dataclass
-from urllib.parse import quote
+from collections.abc import Callable
 
 import asyncpg
 
@@ -47,35 +47,14 @@ _READ_ONLY = "25006"
 _TEXT_LIMIT = 200
 
 
-@dataclass(frozen=True, slots=True)
-class Scrubber:
-    """Takes a target's secrets (the DSN, its password, the password) out of foreign text."""
-
-    secrets: tuple[str, ...]
-
-    @classmethod
-    def of(cls, target: PostgresTarget) -> Scrubber:
-        values: list[str] = []
-        dsn = target.dsn_secret
-        if dsn is not None:
-            values.append(dsn.reveal())
-            parts = target.dsn_parts()
-            if parts is not None and parts.password:
-                values += [parts.password, quote(parts.password, safe="")]
-        if target.password_secret is not None:
-            values.append(target.password_secret.reveal())
-        # Longest first, so a password inside the DSN does not leave the DSN half-masked.
-        return cls(tuple(sorted({value for value in values if value}, key=len, reverse=True)))
-
-    def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "<secret>")
-        return text
+Redact = Callable[[str], str]
+"""The probe's redactor (``ctx.redact``): applied to foreign text before it is cut short,
+so a secret never shows even in part."""
 
 
-def _text(exc: BaseException, scrub: Scrubber) -> str:
+def _text(exc: BaseException, redact: Redact) -> str:
     text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return scrub(str(text).splitlines()[0])[:_TEXT_LIMIT]
+    return redact(str(text).splitlines()[0])[:_TEXT_LIMIT]
 
 
 def _sqlstate(exc: BaseException) -> str:
@@ -91,20 +70,20 @@ def _lost(exc: BaseException) -> bool:
 
 
 def connect_failure(
-    exc: BaseException, target: PostgresTarget, scrub: Scrubber
+    exc: BaseException, target: PostgresTarget, redact: Redact
 ) -> ProbeFailure | None:
     """The verdict on an error while connecting, or ``None`` for a pitwatch bug."""
     place = where(target)
     if isinstance(exc, asyncpg.PostgresError):
         if _sqlstate(exc).startswith("28"):
-            return ProbeFailure(Reason.AUTH, f"authentication failed: {_text(exc, scrub)}")
+            return ProbeFailure(Reason.AUTH, f"authentication failed: {_text(exc, redact)}")
         if isinstance(exc, asyncpg.ConnectionDoesNotExistError):
             return ProbeFailure(
                 Reason.CONNECT, f"{place} closed the connection during the handshake"
             )
-        return ProbeFailure(Reason.CONNECT, f"{place} refused the connection: {_text(exc, scrub)}")
+        return ProbeFailure(Reason.CONNECT, f"{place} refused the connection: {_text(exc, redact)}")
     if isinstance(exc, asyncpg.ClientConfigurationError):
-        return ProbeFailure(Reason.CONNECT, f"invalid connection settings: {_text(exc, scrub)}")
+        return ProbeFailure(Reason.CONNECT, f"invalid connection settings: {_text(exc, redact)}")
     if isinstance(exc, ssl.SSLError):
         return ProbeFailure(Reason.TLS, f"TLS handshake with {place} failed: {ssl_error_text(exc)}")
     if isinstance(exc, socket.gaierror):
@@ -124,45 +103,45 @@ def connect_failure(
         return ProbeFailure(Reason.CONNECT, f"cannot connect to {place}: {os_error_text(exc)}")
     if isinstance(exc, (asyncpg.InterfaceError, asyncpg.ProtocolError)):
         return ProbeFailure(
-            Reason.PROTOCOL, f"{place} does not speak PostgreSQL: {_text(exc, scrub)}"
+            Reason.PROTOCOL, f"{place} does not speak PostgreSQL: {_text(exc, redact)}"
         )
     return None
 
 
-def query_failure(exc: BaseException, what: str, scrub: Scrubber) -> ProbeFailure | None:
+def query_failure(exc: BaseException, what: str, redact: Redact) -> ProbeFailure | None:
     """The verdict on an error in ``SELECT 1`` or the statistics query, or ``None`` for a
     pitwatch bug."""
     if _lost(exc):
         return ProbeFailure(
-            Reason.CONNECT, f"connection lost during {what}: {_lost_text(exc, scrub)}"
+            Reason.CONNECT, f"connection lost during {what}: {_lost_text(exc, redact)}"
         )
     if _sqlstate(exc) == _STATEMENT_TIMEOUT:
         return ProbeFailure(Reason.TIMEOUT, f"{what} was cancelled by statement_timeout")
     if isinstance(exc, asyncpg.PostgresError):
         return ProbeFailure(
             Reason.PROTOCOL,
-            f"{what} failed: {_text(exc, scrub)} (pitwatch needs PostgreSQL 10 or newer; "
+            f"{what} failed: {_text(exc, redact)} (pitwatch needs PostgreSQL 10 or newer; "
             "stats: false skips the statistics)",
         )
     return None
 
 
-def check_failure(exc: BaseException, scrub: Scrubber) -> ProbeFailure | None:
+def check_failure(exc: BaseException, redact: Redact) -> ProbeFailure | None:
     """The verdict on an error in a check's query (message without the check's name), or
     ``None`` for a pitwatch bug."""
     if _lost(exc):
-        return ProbeFailure(Reason.CONNECT, f"connection lost: {_lost_text(exc, scrub)}")
+        return ProbeFailure(Reason.CONNECT, f"connection lost: {_lost_text(exc, redact)}")
     state = _sqlstate(exc)
     if state == _STATEMENT_TIMEOUT:
         return ProbeFailure(Reason.TIMEOUT, "cancelled by statement_timeout")
     if state == _READ_ONLY:
         return ProbeFailure(
-            Reason.ASSERTION, f"tried to write, but checks run read-only: {_text(exc, scrub)}"
+            Reason.ASSERTION, f"tried to write, but checks run read-only: {_text(exc, redact)}"
         )
     if isinstance(exc, asyncpg.PostgresError):
-        return ProbeFailure(Reason.ASSERTION, f"query failed: {_text(exc, scrub)}")
+        return ProbeFailure(Reason.ASSERTION, f"query failed: {_text(exc, redact)}")
     return None
 
 
-def _lost_text(exc: BaseException, scrub: Scrubber) -> str:
-    return os_error_text(exc) if isinstance(exc, OSError) else _text(exc, scrub)
+def _lost_text(exc: BaseException, redact: Redact) -> str:
+    return os_error_text(exc) if isinstance(exc, OSError) else _text(exc, redact)

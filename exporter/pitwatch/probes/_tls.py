@@ -1,4 +1,5 @@
-"""TLS shared by the probers: client contexts from config, and certificate expiry.
+"""TLS shared by the probers: the one options model, client contexts from it, and
+certificate expiry.
 
 Expiry is read from the DER of each presented certificate with a small ASN.1 walk, so it
 works with verification off too, and needs no crypto library at run time.
@@ -11,14 +12,13 @@ import os
 import ssl
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import BeforeValidator, ValidationInfo, model_validator
 
-from pitwatch.config_types import StrictModel
+from pitwatch.config_types import StrictModel, resolve_path
 from pitwatch.families import Family, register
 from pitwatch.result import Sample
-from pitwatch.secrets import resolve_path
 
 TLS_CERT_EXPIRY = register(
     Family(
@@ -45,22 +45,22 @@ ReadableFile = Annotated[Path, BeforeValidator(_readable_file)]
 
 
 class TlsOptions(StrictModel):
+    """The TLS options every prober's connections take (http, tcp, flow, OAuth2 token
+    requests, postgres): one model, so every prober reads and checks them alike."""
+
     ca_file: ReadableFile | None = None
     """PEM bundle to trust instead of the system store."""
     cert_file: ReadableFile | None = None
     """Client certificate (PEM) for mutual TLS; needs key_file."""
     key_file: ReadableFile | None = None
-    server_name: str | None = None
-    """Name sent in SNI and checked against the certificate (default: the URL's host)."""
-    insecure_skip_verify: bool = False
     min_version: Literal["TLS1.2", "TLS1.3"] | None = None
 
     @model_validator(mode="after")
-    def _pair(self) -> TlsOptions:
+    def _usable(self) -> Self:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together")
         # Load the files now: a broken PEM is a config error with its line, not a probe
-        # failing with reason "other" at every interval.
+        # failing at every interval.
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         try:
             if self.ca_file is not None:
@@ -72,11 +72,26 @@ class TlsOptions(StrictModel):
         return self
 
 
-def client_context(options: TlsOptions) -> ssl.SSLContext:
-    """The SSL context for ``options``, built once per option set and file version (loading
-    a CA store costs milliseconds; a probe must not pay that each time)."""
+class HostTlsOptions(TlsOptions):
+    """TLS towards a host whose certificate pitwatch checks itself (http, tcp, flow,
+    OAuth2); postgres leaves what is checked to ``sslmode``."""
+
+    server_name: str | None = None
+    """Name sent in SNI and checked against the certificate (default: the URL's host)."""
+    insecure_skip_verify: bool = False
+
+    def context(self) -> ssl.SSLContext:
+        verify = not self.insecure_skip_verify
+        return client_context(self, verify=verify, check_hostname=verify)
+
+
+def client_context(options: TlsOptions, *, verify: bool, check_hostname: bool) -> ssl.SSLContext:
+    """The SSL context for ``options``: ``verify`` the peer's chain (against ``ca_file`` or
+    the system store), and with ``check_hostname`` its name too. Built once per option set
+    and file version (loading a CA store costs milliseconds; a probe must not pay that
+    each time)."""
     stamps = tuple(_mtime(path) for path in (options.ca_file, options.cert_file, options.key_file))
-    return _cached_context(options, stamps)
+    return _cached_context(options, verify, check_hostname, stamps)
 
 
 def _mtime(path: Path | None) -> float:
@@ -89,18 +104,23 @@ def _mtime(path: Path | None) -> float:
 
 
 @functools.lru_cache(maxsize=1024)
-def _cached_context(options: TlsOptions, stamps: tuple[float, ...]) -> ssl.SSLContext:
-    del stamps  # part of the cache key only
-    context = ssl.create_default_context(cafile=str(options.ca_file) if options.ca_file else None)
-    if options.insecure_skip_verify:
+def _cached_context(
+    options: TlsOptions, verify: bool, check_hostname: bool, stamps: tuple[float, ...]
+) -> ssl.SSLContext:
+    del stamps  # part of the cache key only: a renewed certificate file is read again
+    if verify:
+        cafile = str(options.ca_file) if options.ca_file is not None else None
+        context = ssl.create_default_context(cafile=cafile)
+        context.check_hostname = check_hostname
+    else:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if options.cert_file is not None and options.key_file is not None:
         context.load_cert_chain(str(options.cert_file), str(options.key_file))
-    if options.min_version == "TLS1.3":
-        context.minimum_version = ssl.TLSVersion.TLSv1_3
-    elif options.min_version == "TLS1.2":
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.minimum_version = (
+        ssl.TLSVersion.TLSv1_3 if options.min_version == "TLS1.3" else ssl.TLSVersion.TLSv1_2
+    )
     return context
 
 

@@ -20,15 +20,13 @@ Reasons, chosen so that an alert's reason says whose problem it is:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import os
 import re
 import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import dns.exception
 import dns.flags
@@ -39,13 +37,21 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.TXT
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
+from pitwatch.addresses import (
+    IpProtocol,
+    address_check,
+    address_family,
+    is_ip,
+    join_host_port,
+    split_host_port,
+)
 from pitwatch.config_types import RegexText, TargetBase
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.reasons import ProbeFailure, Reason, os_error_text
-from pitwatch.result import ProbeContext, ProbeResult, Sample
+from pitwatch.result import Passed, ProbeContext, Sample
 
 PHASES = ("resolve", "connect", "request")
 RecordType = Literal["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS"]
@@ -78,46 +84,13 @@ DNS_RCODE = register(
         "5 REFUSED); absent when no answer arrived.",
     )
 )
-_FAMILIES = {"auto": socket.AF_UNSPEC, "ip4": socket.AF_INET, "ip6": socket.AF_INET6}
-
-
-def split_server(server: str) -> tuple[str, int]:
-    """``host``, ``host:port``, an IPv6 address, or ``[v6]:port`` -> (host, port)."""
-    text = server.strip()
-    if _is_ip(text):
-        return text, DEFAULT_PORT
-    host, port_text = text, ""
-    if text.startswith("["):
-        inside, bracket, rest = text[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")) or not _is_ip(inside):
-            raise ValueError(f"server must be host, host:port or [IPv6]:port, got {server!r}")
-        host, port_text = inside, rest[1:]
-    elif ":" in text:
-        host, _, port_text = text.rpartition(":")
-        if ":" in host:
-            raise ValueError("write an IPv6 server with a port in brackets, e.g. [2001:db8::53]:53")
-    if not host:
-        raise ValueError(f"server must be host, host:port or [IPv6]:port, got {server!r}")
-    if not port_text:
-        return host, DEFAULT_PORT
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"server port must be 1-65535, got {port_text!r}")
-    return host, int(port_text)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 class DnsTarget(TargetBase):
     probe: Literal["dns"]
     query_name: str
     query_type: RecordType = "A"
-    server: str | None = None
+    server: Annotated[str, AfterValidator(address_check("server", DEFAULT_PORT))] | None = None
     """``host[:port]``; unset: the first nameserver of /etc/resolv.conf."""
     transport: Literal["udp", "tcp"] = "udp"
     recursion_desired: bool = True
@@ -127,7 +100,7 @@ class DnsTarget(TargetBase):
     answers_match_all: RegexText | None = None
     answers_match_any: RegexText | None = None
     answers_match_none: RegexText | None = None
-    ip_protocol: Literal["auto", "ip4", "ip6"] = "auto"
+    ip_protocol: IpProtocol = "auto"
     """Address family used to resolve ``server`` when it is a name."""
 
     @field_validator("query_name")
@@ -142,13 +115,6 @@ class DnsTarget(TargetBase):
     @classmethod
     def _upper_type(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
-
-    @field_validator("server")
-    @classmethod
-    def _server(cls, value: str | None) -> str | None:
-        if value is not None:
-            split_server(value)
-        return value
 
     @field_validator("valid_rcodes", mode="before")
     @classmethod
@@ -209,33 +175,16 @@ def system_nameserver(path: Path = RESOLV_CONF) -> str:
     return "127.0.0.1"
 
 
-def _error_text(exc: OSError) -> str:
-    # asyncio's "Connect call failed ('127.0.0.1', 53)" hides the cause behind the address.
-    if exc.errno:
-        return os.strerror(exc.errno).lower()
-    return os_error_text(exc)
-
-
-def _shown(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-async def probe(target: DnsTarget, ctx: ProbeContext) -> ProbeResult:
+async def probe(target: DnsTarget, ctx: ProbeContext) -> Passed:
     measured = _Measured()
-    ctx.measured = measured.samples
     try:
         response, where = await _ask(target, ctx, measured)
         details = _verdict(target, response, measured)
-    except ProbeFailure as failure:
-        return ProbeResult.failed(failure.reason, failure.message, measured.samples())
+    finally:
+        ctx.samples = measured.samples()
     rcode = dns.rcode.to_text(response.rcode())
-    return ProbeResult(
-        True,
-        None,
-        f"{rcode}, {measured.answers} {target.query_type} record(s) from {where}",
-        measured.samples(),
-        details,
-    )
+    found = f"{measured.answers} {target.query_type} record(s)"
+    return Passed(f"{rcode}, {found} from {where}", details)
 
 
 async def _ask(
@@ -247,14 +196,14 @@ async def _ask(
         host = await asyncio.to_thread(system_nameserver)
         port = DEFAULT_PORT
     else:
-        host, port = split_server(target.server)
+        host, port = split_host_port(target.server, "server", DEFAULT_PORT)
     address, family = await _resolve(host, port, target, ctx, measured)
     query = dns.message.make_query(
         target.query_name, target.query_type, use_edns=0, payload=EDNS_PAYLOAD
     )
     if not target.recursion_desired:
         query.flags &= ~dns.flags.RD
-    exchange = _Exchange(query, address, port, family, ctx, measured, _shown(host, port))
+    exchange = _Exchange(query, address, port, family, ctx, measured, join_host_port(host, port))
     what = f"{target.query_name} {target.query_type}"
     if target.transport == "udp":
         ctx.step = f"asking {exchange.where} over UDP for {what}"
@@ -270,13 +219,13 @@ async def _ask(
 async def _resolve(
     host: str, port: int, target: DnsTarget, ctx: ProbeContext, measured: _Measured
 ) -> tuple[str, int]:
-    if _is_ip(host):
+    if is_ip(host):
         return host, socket.AF_INET6 if ":" in host else socket.AF_INET
     ctx.step = f"resolving the server name {host}"
     started = time.perf_counter()
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, family=_FAMILIES[target.ip_protocol], type=socket.SOCK_DGRAM
+            host, port, family=address_family(target.ip_protocol), type=socket.SOCK_DGRAM
         )
     except socket.gaierror as exc:
         raise ProbeFailure(Reason.DNS, f"cannot resolve server {host}: {exc.strerror}") from exc
@@ -334,7 +283,7 @@ class _Exchange:
             raise
         except OSError as exc:
             raise ProbeFailure(
-                Reason.CONNECT, f"cannot query {self.where} over UDP: {_error_text(exc)}"
+                Reason.CONNECT, f"cannot query {self.where} over UDP: {os_error_text(exc)}"
             ) from exc
         finally:
             if transport is not None:
@@ -353,7 +302,7 @@ class _Exchange:
             raise
         except OSError as exc:
             raise ProbeFailure(
-                Reason.CONNECT, f"cannot connect to {self.where}: {_error_text(exc)}"
+                Reason.CONNECT, f"cannot connect to {self.where}: {os_error_text(exc)}"
             ) from exc
         self.measured.seconds["connect"] = time.perf_counter() - started
         self.ctx.step = f"asking {self.where} over TCP for {what}"
@@ -372,7 +321,7 @@ class _Exchange:
             raise
         except OSError as exc:
             raise ProbeFailure(
-                Reason.CONNECT, f"connection to {self.where} failed: {_error_text(exc)}"
+                Reason.CONNECT, f"connection to {self.where} failed: {os_error_text(exc)}"
             ) from exc
         finally:
             writer.close()
@@ -435,15 +384,7 @@ def _verdict(
 
 
 def _check_regexes(target: DnsTarget, texts: Sequence[str]) -> None:
-    if target.answers_match_all is not None:
-        pattern = re.compile(target.answers_match_all)
-        for text in texts:
-            if not pattern.search(text):
-                raise ProbeFailure(
-                    Reason.ASSERTION,
-                    f"answer {_clip(text)!r} does not match answers_match_all "
-                    f"/{target.answers_match_all}/",
-                )
+    _each_answer(texts, "answers_match_all", target.answers_match_all, matching=True)
     if target.answers_match_any is not None:
         pattern = re.compile(target.answers_match_any)
         if not any(pattern.search(text) for text in texts):
@@ -452,15 +393,18 @@ def _check_regexes(target: DnsTarget, texts: Sequence[str]) -> None:
                 f"no answer matches answers_match_any /{target.answers_match_any}/ "
                 f"(got {_listing(texts) or 'none'})",
             )
-    if target.answers_match_none is not None:
-        pattern = re.compile(target.answers_match_none)
-        for text in texts:
-            if pattern.search(text):
-                raise ProbeFailure(
-                    Reason.ASSERTION,
-                    f"answer {_clip(text)!r} matches answers_match_none "
-                    f"/{target.answers_match_none}/",
-                )
+    _each_answer(texts, "answers_match_none", target.answers_match_none, matching=False)
+
+
+def _each_answer(texts: Sequence[str], key: str, regex: str | None, *, matching: bool) -> None:
+    """Fail on the first answer that does not match ``regex`` (or, not ``matching``, does)."""
+    if regex is None:
+        return
+    pattern = re.compile(regex)
+    for text in texts:
+        if bool(pattern.search(text)) != matching:
+            verb = "does not match" if matching else "matches"
+            raise ProbeFailure(Reason.ASSERTION, f"answer {_clip(text)!r} {verb} {key} /{regex}/")
 
 
 def _clip(text: str, limit: int = 80) -> str:

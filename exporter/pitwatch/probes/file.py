@@ -26,14 +26,13 @@ from typing import Literal
 
 from pydantic import ValidationInfo, field_validator, model_validator
 
-from pitwatch.config_types import ByteSize, Duration, TargetBase
+from pitwatch.config_types import ByteSize, Duration, TargetBase, resolve_path
 from pitwatch.durations import format_duration
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.probes._threads import run_blocking
-from pitwatch.reasons import ProbeFailure, Reason, os_error_text
-from pitwatch.result import ProbeContext, ProbeResult, Sample
-from pitwatch.secrets import resolve_path
+from pitwatch.reasons import ProbeFailure, Reason, file_failure, translated
+from pitwatch.result import Passed, ProbeContext, Sample
 
 _TIMESTAMP_READ_LIMIT = 256
 _MAX_UNIX_SECONDS = 1e11
@@ -195,29 +194,9 @@ def parse_timestamp(text: str) -> float:
     return moment.timestamp()
 
 
-class _translated:
+def _translated(path: str) -> translated:
     """Turns any file-system error inside the block into a :class:`ProbeFailure`."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, _: object
-    ) -> None:
-        if isinstance(exc, OSError):
-            raise file_failure(exc, self.path) from exc
-
-
-def file_failure(exc: OSError, path: str) -> ProbeFailure:
-    """The one place file-system errors become a reason."""
-    if isinstance(exc, PermissionError):
-        return ProbeFailure(Reason.AUTH, f"permission denied reading {path}")
-    if isinstance(exc, (IsADirectoryError, NotADirectoryError)):
-        return ProbeFailure(Reason.PROTOCOL, f"cannot read {path}: {os_error_text(exc)}")
-    return ProbeFailure(Reason.CONNECT, f"cannot read {path}: {os_error_text(exc)}")
+    return translated(lambda exc: file_failure(exc, path) if isinstance(exc, OSError) else None)
 
 
 def _threshold_samples(target: FileTarget) -> tuple[Sample, ...]:
@@ -269,24 +248,24 @@ def human_bytes(size: int) -> str:
     return f"{size} bytes"
 
 
-async def probe(target: FileTarget, ctx: ProbeContext) -> ProbeResult:
+async def probe(target: FileTarget, ctx: ProbeContext) -> Passed:
     source = target.path or target.timestamp_file
     assert source is not None
     ctx.step = f"looking at {source}"
-    ctx.measured = lambda: _threshold_samples(target)
+    ctx.samples = _threshold_samples(target)  # what a look cut short by the deadline leaves
     look = newest_match if target.path is not None else read_timestamp
     try:
         found = await run_blocking(ctx.state, source, lambda: look(source))
-    except ProbeFailure as failure:
-        return ProbeResult.failed(failure.reason, failure.message, _samples(target, Found(0)))
-    samples = _samples(target, found)
+    except ProbeFailure:
+        ctx.samples = _samples(target, Found(0))
+        raise
+    ctx.samples = _samples(target, found)
     failed = check_thresholds(target, found, time.time())
     details: tuple[tuple[str, str], ...] = (("file", found.newest or source),)
     if failed:
         details += (("failed", ", ".join(key for key, _ in failed)),)
-        message = "; ".join(text for _, text in failed)
-        return ProbeResult(False, Reason.ASSERTION, message, samples, details)
-    return ProbeResult(True, None, "", samples, details)
+        raise ProbeFailure(Reason.ASSERTION, "; ".join(text for _, text in failed), details)
+    return Passed("", details)
 
 
 KIND = ProbeKind("file", FileTarget, probe)

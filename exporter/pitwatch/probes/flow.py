@@ -39,28 +39,26 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-from pitwatch.config_types import StrictModel, TargetBase, fraction_or_percent
+from pitwatch.config_types import TargetBase, fraction_or_percent
 from pitwatch.durations import format_duration
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
-from pitwatch.probes._assertions import Assertions, ResponseView, Verdict, judge
-from pitwatch.probes._auth import AUTH_CONFLICT, Auth, authorization_key, send_authorised
+from pitwatch.probes._assertions import ResponseView, judge
+from pitwatch.probes._auth import AUTH_CONFLICT, authorization_key, send_authorised
 from pitwatch.probes._client import (
     ClientOptions,
     Request,
     Timings,
-    check_method,
-    check_statuses,
     check_url,
     open_session,
-    safe_url,
 )
-from pitwatch.probes._hidden import Hidden, SecretHeaders, TemplateSecret
+from pitwatch.probes._hidden import SecretHeaders
 from pitwatch.probes._jsonpath import JsonPath, parse_whole_path
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.probes._located import error_at
+from pitwatch.probes._request import RequestSpec
 from pitwatch.probes._tls import expiry_sample
 from pitwatch.reasons import ProbeFailure, Reason
-from pitwatch.result import ProbeContext, ProbeResult, Sample
+from pitwatch.result import Passed, ProbeContext, Sample
 
 FLOW_STEP_DURATION = register(
     Family(
@@ -85,9 +83,6 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STEP_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_DEADLINE_MARGIN = 0.05
-"""Each step stops this much before the probe's own deadline, so the flow, not the
-scheduler, reports which step ran out of time."""
 
 
 # -- placeholders --------------------------------------------------------------------------
@@ -187,16 +182,10 @@ def _share_range(value: float) -> float:
 Share = Annotated[float, BeforeValidator(fraction_or_percent), AfterValidator(_share_range)]
 
 
-class FlowStep(StrictModel):
+class FlowStep(RequestSpec):
     name: str
     """Becomes the ``step`` label: keep it short and fixed."""
-    method: str = "GET"
     url: str
-    headers: SecretHeaders = Field(default_factory=dict)
-    body: TemplateSecret | None = None
-    valid_status_codes: tuple[int | str, ...] = ("2xx",)
-    auth: Auth | None = None
-    assertions: Assertions = Field(default_factory=Assertions)
     capture: dict[str, Capture] = Field(default_factory=dict)
     timeout_share: Share | None = None
 
@@ -208,16 +197,6 @@ class FlowStep(StrictModel):
                 f"step name {value!r} must be up to 64 of A-Z a-z 0-9 _ . - (it is a label value)"
             )
         return value
-
-    @field_validator("method")
-    @classmethod
-    def _method(cls, value: str) -> str:
-        return check_method(value)
-
-    @field_validator("valid_status_codes")
-    @classmethod
-    def _statuses(cls, value: tuple[int | str, ...]) -> tuple[int | str, ...]:
-        return check_statuses(value)
 
     @field_validator("url")
     @classmethod
@@ -336,12 +315,20 @@ class _Run:
     target: FlowTarget
     ctx: ProbeContext
     timings: Timings = field(default_factory=Timings)
-    hidden: Hidden = field(default_factory=Hidden)
     values: dict[str, str] = field(default_factory=dict)
     durations: list[float] = field(default_factory=list)
     passed: list[bool] = field(default_factory=list)
     started_at: float | None = None
     """perf_counter when the running step began; ``None`` between steps."""
+
+    def begin_step(self) -> None:
+        self.started_at = time.perf_counter()
+
+    def end_step(self, passed: bool) -> None:
+        assert self.started_at is not None
+        self.durations.append(time.perf_counter() - self.started_at)
+        self.started_at = None
+        self.passed.append(passed)
 
     def samples(self) -> tuple[Sample, ...]:
         series: list[Sample] = []
@@ -349,40 +336,37 @@ class _Run:
             label = (("step", step.name),)
             duration = self.durations[index] if index < len(self.durations) else 0.0
             if index == len(self.durations) and self.started_at is not None:
-                duration = time.perf_counter() - self.started_at
+                duration = time.perf_counter() - self.started_at  # cut short by the deadline
             success = index < len(self.passed) and self.passed[index]
             series.append(Sample(FLOW_STEP_SUCCESS, 1.0 if success else 0.0, label))
             series.append(Sample(FLOW_STEP_DURATION, duration, label))
         return (*series, *expiry_sample(self.timings.cert_expiry))
 
 
-async def probe(target: FlowTarget, ctx: ProbeContext) -> ProbeResult:
+async def probe(target: FlowTarget, ctx: ProbeContext) -> Passed:
     run = _Run(target, ctx)
-    ctx.measured = run.samples
-    run.hidden.add_parts(target.headers.values())
-    for step in target.steps:
-        run.hidden.add_parts([*step.headers.values(), step.body])
     run.values.update(uuid=str(uuid.uuid4()), unix_time=str(int(time.time())))
     ends = target.budget_ends()
     jar = aiohttp.CookieJar(unsafe=True)  # unsafe: also keep cookies of IP-address hosts
     count = len(target.steps)
-    async with open_session(target, run.timings, cookies=jar) as session:
-        for index, step in enumerate(target.steps):
-            run.started_at = time.perf_counter()
-            verdict = await _step(run, session, jar, step, ends[index])
-            run.durations.append(time.perf_counter() - run.started_at)
-            run.started_at = None
-            run.passed.append(verdict is None)
-            if verdict is not None:
-                where = (("step", f"{step.name} ({index + 1} of {count})"),)
-                return ProbeResult(
-                    False,
-                    verdict.reason,
-                    f'step "{step.name}" ({index + 1}/{count}): {verdict.message}',
-                    run.samples(),
-                    where + verdict.details,
-                )
-    return ProbeResult.ok(run.samples(), f"{count}/{count} steps passed")
+    try:
+        async with open_session(target, run.timings, cookies=jar) as session:
+            for index, step in enumerate(target.steps):
+                run.begin_step()
+                try:
+                    await _step(run, session, jar, step, ends[index])
+                except ProbeFailure as failure:
+                    run.end_step(passed=False)
+                    where = (("step", f"{step.name} ({index + 1} of {count})"),)
+                    raise ProbeFailure(
+                        failure.reason,
+                        f'step "{step.name}" ({index + 1}/{count}): {failure.message}',
+                        where + failure.details,
+                    ) from None
+                run.end_step(passed=True)
+    finally:
+        ctx.samples = run.samples()
+    return Passed(f"{count}/{count} steps passed")
 
 
 async def _step(
@@ -391,22 +375,24 @@ async def _step(
     jar: aiohttp.CookieJar,
     step: FlowStep,
     budget_end: float,
-) -> Verdict | None:
-    target, ctx, hidden = run.target, run.ctx, run.hidden
+) -> None:
+    target, ctx = run.target, run.ctx
     url = fill(step.url, run.values)
     try:
         check_url(url)
     except ValueError:
-        return Verdict(Reason.ASSERTION, "the url is not an http(s) URL after filling in values")
+        raise ProbeFailure(
+            Reason.ASSERTION, "the url is not an http(s) URL after filling in values"
+        ) from None
     headers = {name: value.reveal() for name, value in target.headers.items()}
     for name, template in step.headers.items():
         headers = {key: item for key, item in headers.items() if key.lower() != name.lower()}
         headers[name] = fill(template.reveal(), run.values)
     body = fill(step.body.reveal(), run.values) if step.body is not None else None
     prefix = f'step "{step.name}": '
-    request = Request(step.method, url, headers, body, hidden(safe_url(url)), prefix)
+    request = Request(step.method, url, headers, body, prefix)
     began = ctx.deadline - ctx.timeout
-    deadline = min(began + budget_end * ctx.timeout, ctx.deadline - _margin(ctx.timeout))
+    deadline = min(began + budget_end * ctx.timeout, ctx.stop_at())
     try:
         async with asyncio.timeout_at(deadline):
             response = await send_authorised(
@@ -417,39 +403,31 @@ async def _step(
                 request,
                 auth=step.auth,
                 state_key=f"flow.oauth2.{step.name}",
-                hidden=hidden,
             )
     except TimeoutError:
         doing = ctx.step.removeprefix(prefix)
         ended = format_duration(round(deadline - began, 3))
-        return Verdict(
+        raise ProbeFailure(
             Reason.TIMEOUT,
             f"no answer by {ended} into the flow, the end of its share of the "
             f"{format_duration(ctx.timeout)} timeout ({doing})",
-        )
-    except ProbeFailure as failure:
-        return Verdict(failure.reason, hidden(failure.message))
+        ) from None
     view = ResponseView(response)
     status = (("status", f"HTTP {response.status}"),)
-    verdict = judge(view, step.valid_status_codes, step.assertions, step.auth is not None, hidden)
-    if verdict is not None:
-        return Verdict(verdict.reason, verdict.message, status + verdict.details)
+    failure = judge(view, step.valid_status_codes, step.assertions, step.auth is not None)
+    if failure is not None:
+        raise ProbeFailure(failure.reason, failure.message, status + failure.details)
     for name, capture in step.capture.items():
         value = capture.read(view, jar)
         if not value:
             missing = "empty" if value == "" else "not found"
-            return Verdict(
+            raise ProbeFailure(
                 Reason.ASSERTION,
                 f"capture {name}: {capture.text} {missing}",
                 (*status, ("capture", f"{name} = {capture.text} ({missing})")),
             )
         run.values[name] = value
-        hidden.add(value)
-    return None
-
-
-def _margin(timeout: float) -> float:
-    return min(_DEADLINE_MARGIN, timeout / 10)
+        ctx.hide(value)
 
 
 KIND = ProbeKind("flow", FlowTarget, probe)

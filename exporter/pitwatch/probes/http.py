@@ -1,74 +1,42 @@
 """The ``http`` prober: one request on a new connection, timed phase by phase, with
 optional credentials (:mod:`._auth`) and checks on the answer (:mod:`._assertions`).
 
-The request machinery lives in :mod:`._client`, shared with the ``flow`` prober; its
-names are re-exported here for the callers that know them from this module.
+The request machinery lives in :mod:`._client`, shared with the ``flow`` prober, and so do
+the keys of a request (:mod:`._request`).
 """
 
 from __future__ import annotations
 
 from typing import Literal, Self
 
-import aiohttp
-from pydantic import Field, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
 from pitwatch.config_types import TargetBase
-from pitwatch.probes import ProbeKind
-from pitwatch.probes._assertions import Assertions, ResponseView, judge
-from pitwatch.probes._auth import AUTH_CONFLICT, Auth, authorization_key, send_authorised
+from pitwatch.probes._assertions import ResponseView, judge
+from pitwatch.probes._auth import AUTH_CONFLICT, authorization_key, send_authorised
 from pitwatch.probes._client import (
-    HTTP_BODY_BYTES,
-    HTTP_PHASE,
-    HTTP_REDIRECTS,
-    HTTP_STATUS,
-    PHASES,
-    USER_AGENT,
     ClientOptions,
     Request,
-    Response,
     Timings,
-    check_method,
-    check_statuses,
     check_url,
     open_session,
-    send,
-    status_range,
 )
-from pitwatch.probes._hidden import Hidden, SecretHeaders, TemplateSecret
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.probes._located import error_at
-from pitwatch.reasons import ProbeFailure
-from pitwatch.result import ProbeContext, ProbeResult
+from pitwatch.probes._request import RequestSpec
+from pitwatch.result import Passed, ProbeContext
 
 OAUTH2_STATE_KEY = "http.oauth2"
 
 
-class HttpTarget(TargetBase, ClientOptions):
+class HttpTarget(TargetBase, ClientOptions, RequestSpec):
     probe: Literal["http"]
     url: str
-    method: str = "GET"
-    headers: SecretHeaders = Field(default_factory=dict)
-    """Header values may use ``${ENV_VAR}``; they are treated as secrets."""
-    body: TemplateSecret | None = None
-    """Request body; may use ``${ENV_VAR}`` (a login form's password) and is kept secret."""
-    valid_status_codes: tuple[int | str, ...] = ("2xx",)
-    """Allowed final statuses: codes (``200``), classes (``"2xx"``) or ranges (``"200-299"``)."""
-    auth: Auth | None = None
-    assertions: Assertions = Field(default_factory=Assertions)
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         return check_url(value)
-
-    @field_validator("method")
-    @classmethod
-    def _method(cls, value: str) -> str:
-        return check_method(value)
-
-    @field_validator("valid_status_codes")
-    @classmethod
-    def _statuses(cls, value: tuple[int | str, ...]) -> tuple[int | str, ...]:
-        return check_statuses(value)
 
     @model_validator(mode="after")
     def _one_authorization(self) -> Self:
@@ -83,34 +51,8 @@ class HttpTarget(TargetBase, ClientOptions):
         return Request(self.method, self.url, headers, body)
 
 
-async def fetch(
-    session: aiohttp.ClientSession,
-    target: HttpTarget,
-    timings: Timings,
-    ctx: ProbeContext,
-    *,
-    url: str | None = None,
-    method: str | None = None,
-    headers: dict[str, str] | None = None,
-    body: str | None = None,
-) -> Response:
-    """``target``'s request (parts overridable), without its auth; failures are raised as
-    :class:`ProbeFailure`."""
-    base = target.request()
-    request = Request(
-        method or base.method,
-        url or base.url,
-        headers if headers is not None else base.headers,
-        body if body is not None else base.body,
-    )
-    return await send(session, target, timings, ctx, request)
-
-
-async def probe(target: HttpTarget, ctx: ProbeContext) -> ProbeResult:
+async def probe(target: HttpTarget, ctx: ProbeContext) -> Passed:
     timings = Timings()
-    ctx.measured = timings.samples
-    hidden = Hidden()
-    hidden.add_parts([*target.headers.values(), target.body])
     try:
         async with open_session(target, timings) as session:
             response = await send_authorised(
@@ -121,39 +63,16 @@ async def probe(target: HttpTarget, ctx: ProbeContext) -> ProbeResult:
                 target.request(),
                 auth=target.auth,
                 state_key=OAUTH2_STATE_KEY,
-                hidden=hidden,
             )
-    except ProbeFailure as failure:
-        return ProbeResult.failed(failure.reason, hidden(failure.message), timings.samples())
-    verdict = judge(
-        ResponseView(response),
-        target.valid_status_codes,
-        target.assertions,
-        target.auth is not None,
-        hidden,
+    finally:
+        ctx.samples = timings.samples()
+    authenticated = target.auth is not None
+    failure = judge(
+        ResponseView(response), target.valid_status_codes, target.assertions, authenticated
     )
-    if verdict is not None:
-        return ProbeResult(
-            False, verdict.reason, verdict.message, timings.samples(), verdict.details
-        )
-    return ProbeResult.ok(timings.samples(), f"HTTP {response.status}")
+    if failure is not None:
+        raise failure
+    return Passed(f"HTTP {response.status}")
 
 
 KIND = ProbeKind("http", HttpTarget, probe)
-
-__all__ = [
-    "HTTP_BODY_BYTES",
-    "HTTP_PHASE",
-    "HTTP_REDIRECTS",
-    "HTTP_STATUS",
-    "KIND",
-    "PHASES",
-    "USER_AGENT",
-    "HttpTarget",
-    "Response",
-    "Timings",
-    "fetch",
-    "open_session",
-    "probe",
-    "status_range",
-]

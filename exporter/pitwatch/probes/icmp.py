@@ -28,19 +28,19 @@ import secrets
 import socket
 import struct
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from pitwatch.addresses import IpProtocol, address_family
 from pitwatch.config_types import Duration, TargetBase, fraction_or_percent
 from pitwatch.durations import format_duration
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.reasons import ProbeFailure, Reason, os_error_text
-from pitwatch.result import ProbeContext, ProbeResult, Sample
+from pitwatch.result import Passed, ProbeContext, Sample
 
 PAYLOAD_SIZE = 56
 """Bytes after the ICMP header, as ping(8) sends: 64-byte packets."""
@@ -54,8 +54,6 @@ _PROTOCOL: dict[int, int] = {
     socket.AF_INET: socket.IPPROTO_ICMP,
     socket.AF_INET6: socket.IPPROTO_ICMPV6,
 }
-_FAMILIES = {"auto": socket.AF_UNSPEC, "ip4": socket.AF_INET, "ip6": socket.AF_INET6}
-_STOP_MARGIN = 0.05
 _CLOCK_SLACK = 0.001
 
 ICMP_RTT = register(
@@ -104,7 +102,7 @@ class IcmpTarget(TargetBase):
     probe: Literal["icmp"]
     host: str
     """A name or an IPv4/IPv6 address (no port, no brackets)."""
-    ip_protocol: Literal["auto", "ip4", "ip6"] = "auto"
+    ip_protocol: IpProtocol = "auto"
     packets: int = Field(default=3, ge=1, le=100)
     packet_interval: Duration = 0.2
     max_packet_loss: LossRatio | None = None
@@ -313,7 +311,7 @@ async def _resolve(target: IcmpTarget, ctx: ProbeContext) -> tuple[int, Any]:
     ctx.step = f"resolving {target.host}"
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(
-            target.host, None, family=_FAMILIES[target.ip_protocol], type=socket.SOCK_DGRAM
+            target.host, None, family=address_family(target.ip_protocol), type=socket.SOCK_DGRAM
         )
     except socket.gaierror as exc:
         raise ProbeFailure(Reason.DNS, f"cannot resolve {target.host}: {exc.strerror}") from exc
@@ -321,9 +319,8 @@ async def _resolve(target: IcmpTarget, ctx: ProbeContext) -> tuple[int, Any]:
     return family, sockaddr
 
 
-async def probe(target: IcmpTarget, ctx: ProbeContext) -> ProbeResult:
-    measured: Callable[[], tuple[Sample, ...]] = lambda: _counters(ctx.state)  # noqa: E731
-    ctx.measured = measured
+async def probe(target: IcmpTarget, ctx: ProbeContext) -> Passed:
+    echoes: _Echoes | None = None
     try:
         family, sockaddr = await _resolve(target, ctx)
         try:
@@ -335,13 +332,12 @@ async def probe(target: IcmpTarget, ctx: ProbeContext) -> ProbeResult:
                 Reason.CONNECT, f"cannot open an ICMP socket: {os_error_text(exc)}"
             ) from exc
         echoes = _Echoes(sock, family, secrets.token_bytes(8), ctx.state)
-        ctx.measured = measured = echoes.samples
         try:
             await _exchange(target, ctx, echoes, sockaddr)
         finally:
             sock.close()
-    except ProbeFailure as failure:
-        return ProbeResult.failed(failure.reason, failure.message, measured())
+    finally:
+        ctx.samples = echoes.samples() if echoes is not None else _counters(ctx.state)
     return _verdict(target, echoes, str(sockaddr[0]), kind)
 
 
@@ -351,7 +347,7 @@ async def _exchange(target: IcmpTarget, ctx: ProbeContext, echoes: _Echoes, sock
     ident = secrets.randbelow(0x10000)  # a datagram socket's kernel replaces it
     echoes.wanted = target.packets
     # Stop just before the deadline: unanswered requests are then loss, not a timeout.
-    stop_at = ctx.deadline - min(_STOP_MARGIN, ctx.timeout / 10)
+    stop_at = ctx.stop_at()
     started = loop.time()
     loop.add_reader(echoes.sock.fileno(), echoes.on_readable)
     try:
@@ -379,21 +375,20 @@ async def _exchange(target: IcmpTarget, ctx: ProbeContext, echoes: _Echoes, sock
         loop.remove_reader(echoes.sock.fileno())
 
 
-def _verdict(target: IcmpTarget, echoes: _Echoes, address: str, kind: str) -> ProbeResult:
+def _verdict(target: IcmpTarget, echoes: _Echoes, address: str, kind: str) -> Passed:
     sent, received = len(echoes.sent_at), len(echoes.rtts)
-    samples = echoes.samples()
     details: tuple[tuple[str, str], ...] = (("address", address), ("socket", kind))
     if sent < target.packets:
         details += (("packets", f"only {sent} of {target.packets} sent before the timeout"),)
     if sent == 0:  # resolving used up the time
         message = f"timed out before the first echo request to {address}"
-        return ProbeResult(False, Reason.TIMEOUT, message, samples, details)
+        raise ProbeFailure(Reason.TIMEOUT, message, details)
     if received == 0:
         if echoes.error is not None:
             message = f"no echo reply from {address}: {os_error_text(echoes.error)}"
-            return ProbeResult(False, Reason.CONNECT, message, samples, details)
+            raise ProbeFailure(Reason.CONNECT, message, details)
         message = f"no echo reply from {address} to {sent} request(s)"
-        return ProbeResult(False, Reason.TIMEOUT, message, samples, details)
+        raise ProbeFailure(Reason.TIMEOUT, message, details)
     rtts = sorted(echoes.rtts.values())
     details += (
         (
@@ -408,9 +403,8 @@ def _verdict(target: IcmpTarget, echoes: _Echoes, address: str, kind: str) -> Pr
             f"lost {sent - received} of {sent} packets ({loss:.0%}), "
             f"more than max_packet_loss {target.max_packet_loss:.0%}"
         )
-        return ProbeResult(False, Reason.ASSERTION, message, samples, details)
-    message = f"{received} of {sent} echo replies from {address}"
-    return ProbeResult(True, None, message, samples, details)
+        raise ProbeFailure(Reason.ASSERTION, message, details)
+    return Passed(f"{received} of {sent} echo replies from {address}", details)
 
 
 KIND = ProbeKind("icmp", IcmpTarget, probe, check)

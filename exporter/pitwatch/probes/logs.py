@@ -22,10 +22,9 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from pitwatch.config_types import ByteSize, RegexText, StrictModel, TargetBase
+from pitwatch.config_types import ByteSize, RegexText, StrictModel, TargetBase, resolve_path
 from pitwatch.exposition import format_bound
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
 from pitwatch.probes._accesslog import (
     Counts,
     JsonFieldNames,
@@ -35,11 +34,11 @@ from pitwatch.probes._accesslog import (
     combined_parser,
     json_parser,
 )
-from pitwatch.probes._tail import MIN_READ_BYTES, TailRead, TailState, follow
+from pitwatch.probes._kind import ProbeKind
+from pitwatch.probes._tail import MIN_READ_BYTES, StartAt, TailRead, TailState, follow
 from pitwatch.probes._threads import run_blocking
-from pitwatch.reasons import ProbeFailure, Reason, os_error_text
-from pitwatch.result import LabelPairs, ProbeContext, ProbeResult, Sample
-from pitwatch.secrets import resolve_path
+from pitwatch.reasons import file_failure
+from pitwatch.result import LabelPairs, Passed, ProbeContext, Sample
 
 DEFAULT_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DEFAULT_MAX_READ = 16 * 1024 * 1024
@@ -131,7 +130,7 @@ class LogsTarget(TargetBase):
     duration_unit: Literal["s", "ms", "us", "ns"] = "s"
     duration_buckets: tuple[float, ...] = DEFAULT_DURATION_BUCKETS
     routes: tuple[Route, ...] = ()
-    start_at: Literal["end", "beginning"] = "end"
+    start_at: StartAt = "end"
     max_read_bytes: ByteSize = DEFAULT_MAX_READ
 
     @field_validator("path")
@@ -300,20 +299,9 @@ def _request_labels(key: tuple[str, str, str]) -> LabelPairs:
     return (("method", key[0]), ("status_class", key[1]), ("route", key[2]))
 
 
-def _failure(target: LogsTarget, error: OSError) -> ProbeFailure:
-    """The one place file errors become a reason."""
-    if isinstance(error, FileNotFoundError):
-        return ProbeFailure(Reason.CONNECT, f"log file {target.path} does not exist")
-    if isinstance(error, PermissionError):
-        return ProbeFailure(Reason.AUTH, f"permission denied reading {target.path}")
-    if isinstance(error, (IsADirectoryError, NotADirectoryError)):
-        return ProbeFailure(Reason.PROTOCOL, f"cannot read {target.path}: {os_error_text(error)}")
-    return ProbeFailure(Reason.CONNECT, f"cannot read {target.path}: {os_error_text(error)}")
-
-
-async def probe(target: LogsTarget, ctx: ProbeContext) -> ProbeResult:
+async def probe(target: LogsTarget, ctx: ProbeContext) -> Passed:
     state = _state(ctx.state, target)
-    ctx.measured = lambda: _samples(target, state)
+    ctx.samples = _samples(target, state)  # the counters are exported however it ends
     ctx.step = f"reading {target.path}"
     generation = state.generation
     stop_at = time.monotonic() + ctx.remaining() * _TIME_SHARE
@@ -324,21 +312,18 @@ async def probe(target: LogsTarget, ctx: ProbeContext) -> ProbeResult:
             lambda: _read(target, state, generation, stop_at),
         )
     except OSError as exc:  # reading an open file failed (EIO): nothing applied, retried
-        failure = _failure(target, exc)
-        return ProbeResult.failed(failure.reason, failure.message, _samples(target, state))
+        raise file_failure(exc, target.path, "log file") from exc
     _apply(state, outcome)
-    samples = _samples(target, state)
+    ctx.samples = _samples(target, state)
     read = outcome.read
     if read.error is not None:
-        failure = _failure(target, read.error)
-        return ProbeResult.failed(failure.reason, failure.message, samples)
-    message = f"{outcome.counts.lines} new lines"
+        raise file_failure(read.error, target.path, "log file")
     details = (
         ("rotations", str(read.rotations)),
         ("truncations", str(read.truncations)),
         ("backlog_bytes", str(read.backlog)),
     )
-    return ProbeResult(True, None, message, samples, details)
+    return Passed(f"{outcome.counts.lines} new lines", details)
 
 
 KIND = ProbeKind("logs", LogsTarget, probe)

@@ -25,17 +25,17 @@ import asyncpg
 from pitwatch.durations import format_duration
 from pitwatch.exposition import format_value
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.probes._postgres_config import Check, PostgresTarget, connect_arguments, where
 from pitwatch.probes._postgres_errors import (
-    Scrubber,
+    Redact,
     check_failure,
     connect_failure,
     query_failure,
 )
 from pitwatch.probes._tls import earliest_expiry, expiry_sample, presented_chain
 from pitwatch.reasons import ProbeFailure, Reason
-from pitwatch.result import ProbeContext, ProbeResult, Sample
+from pitwatch.result import Passed, ProbeContext, Sample
 
 PHASES = ("connect", "query", "stats", "checks")
 STATES = (
@@ -55,7 +55,6 @@ _STATE_LABELS = {
     "fastpath function call": "fastpath_function_call",
     "disabled": "disabled",
 }
-_MARGIN = 0.05
 
 
 def _gauge(name: str, help_: str, *labels: str) -> Family:
@@ -203,36 +202,34 @@ class _Measured:
         return (*phases, *info, *self.stats, *checks, *expiry_sample(self.cert_expiry))
 
 
-async def probe(target: PostgresTarget, ctx: ProbeContext) -> ProbeResult:
+async def probe(target: PostgresTarget, ctx: ProbeContext) -> Passed:
     measured = _Measured()
-    ctx.measured = measured.samples
-    scrub = Scrubber.of(target)
     try:
-        conn = await _connect(target, ctx, measured, scrub)
+        conn = await _connect(target, ctx, measured)
         try:
-            await _ping(conn, ctx, measured, scrub)
+            await _ping(conn, ctx, measured)
             if target.stats:
-                await _read_stats(conn, ctx, measured, scrub)
+                await _read_stats(conn, ctx, measured)
             if target.checks:
-                await _run_checks(conn, target, ctx, measured, scrub)
+                await _run_checks(conn, target, ctx, measured)
         except BaseException:
             conn.terminate()  # it may be mid-query: do not wait on it
             raise
         await _close(conn, ctx)
-    except ProbeFailure as failure:
-        return ProbeResult.failed(failure.reason, failure.message, measured.samples())
+    finally:
+        ctx.samples = measured.samples()
     failed = [outcome for outcome in measured.checks if outcome.failure is not None]
     if failed:
-        return _checks_failed(failed, measured.samples())
-    return ProbeResult.ok(measured.samples(), f"PostgreSQL {measured.version}")
+        raise _checks_failed(failed)
+    return Passed(f"PostgreSQL {measured.version}")
 
 
 async def _connect(
-    target: PostgresTarget, ctx: ProbeContext, measured: _Measured, scrub: Scrubber
+    target: PostgresTarget, ctx: ProbeContext, measured: _Measured
 ) -> asyncpg.Connection:
     place = where(target)
     ctx.step = f"connecting to {place}"
-    budget = _budget(ctx, target.connect_timeout)
+    budget = ctx.budget(target.connect_timeout)
     started = time.perf_counter()
     try:
         conn: asyncpg.Connection = await asyncpg.connect(
@@ -245,7 +242,7 @@ async def _connect(
             Reason.CONNECT, f"no connection to {place} within {format_duration(budget)}"
         ) from exc
     except Exception as exc:
-        failure = connect_failure(exc, target, scrub)
+        failure = connect_failure(exc, target, ctx.redact)
         if failure is None:
             raise
         raise failure from exc
@@ -261,28 +258,24 @@ async def _connect(
     return conn
 
 
-async def _ping(
-    conn: asyncpg.Connection, ctx: ProbeContext, measured: _Measured, scrub: Scrubber
-) -> None:
+async def _ping(conn: asyncpg.Connection, ctx: ProbeContext, measured: _Measured) -> None:
     ctx.step = "running SELECT 1"
     started = time.perf_counter()
     try:
         await conn.fetchval("SELECT 1")
     except Exception as exc:
-        raise _query_failure(exc, "SELECT 1", scrub) from exc
+        raise _query_failure(exc, "SELECT 1", ctx.redact) from exc
     finally:
         measured.phases["query"] = time.perf_counter() - started
 
 
-async def _read_stats(
-    conn: asyncpg.Connection, ctx: ProbeContext, measured: _Measured, scrub: Scrubber
-) -> None:
+async def _read_stats(conn: asyncpg.Connection, ctx: ProbeContext, measured: _Measured) -> None:
     ctx.step = "reading server statistics"
     started = time.perf_counter()
     try:
-        rows = await _read_only(conn, _STATS_QUERY, _budget(ctx))
+        rows = await _read_only(conn, _STATS_QUERY, ctx.budget())
     except Exception as exc:
-        raise _query_failure(exc, "the statistics query", scrub) from exc
+        raise _query_failure(exc, "the statistics query", ctx.redact) from exc
     finally:
         measured.phases["stats"] = time.perf_counter() - started
     if not rows:
@@ -290,8 +283,8 @@ async def _read_stats(
     measured.stats = _stats_samples(rows[0])
 
 
-def _query_failure(exc: Exception, what: str, scrub: Scrubber) -> Exception:
-    failure = query_failure(exc, what, scrub)
+def _query_failure(exc: Exception, what: str, redact: Redact) -> Exception:
+    failure = query_failure(exc, what, redact)
     return exc if failure is None else failure
 
 
@@ -322,7 +315,6 @@ async def _run_checks(
     target: PostgresTarget,
     ctx: ProbeContext,
     measured: _Measured,
-    scrub: Scrubber,
 ) -> None:
     started = time.perf_counter()
     try:
@@ -330,13 +322,13 @@ async def _run_checks(
             ctx.step = f"running check {check.name}"
             outcome = _CheckOutcome(check)
             measured.checks.append(outcome)
-            await _run_check(conn, outcome, _budget(ctx, check.timeout), scrub)
+            await _run_check(conn, outcome, ctx.budget(check.timeout), ctx.redact)
     finally:
         measured.phases["checks"] = time.perf_counter() - started
 
 
 async def _run_check(
-    conn: asyncpg.Connection, outcome: _CheckOutcome, budget: float, scrub: Scrubber
+    conn: asyncpg.Connection, outcome: _CheckOutcome, budget: float, redact: Redact
 ) -> None:
     check = outcome.check
     started = time.perf_counter()
@@ -346,7 +338,7 @@ async def _run_check(
     except ProbeFailure as shape:
         failure = shape
     except Exception as exc:
-        failure = check_failure(exc, scrub)
+        failure = check_failure(exc, redact)
         if failure is None:
             raise
     finally:
@@ -412,7 +404,7 @@ def number(value: object) -> float | None:
     return None
 
 
-def _checks_failed(failed: list[_CheckOutcome], samples: tuple[Sample, ...]) -> ProbeResult:
+def _checks_failed(failed: list[_CheckOutcome]) -> ProbeFailure:
     first = failed[0].failure
     assert first is not None
     message = first.message
@@ -427,27 +419,20 @@ def _checks_failed(failed: list[_CheckOutcome], samples: tuple[Sample, ...]) -> 
             details += [("value", format_value(outcome.value)), ("expected", outcome.check.expect)]
         else:
             details.append(("error", outcome.error))
-    return ProbeResult(False, first.reason, message, samples, tuple(details))
+    return ProbeFailure(first.reason, message, tuple(details))
 
 
 async def _close(conn: asyncpg.Connection, ctx: ProbeContext) -> None:
     """Say goodbye properly (servers log abrupt disconnects), within the deadline."""
     ctx.step = "closing the connection"
     try:
-        await conn.close(timeout=_budget(ctx))
+        await conn.close(timeout=ctx.budget())
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
         conn.terminate()  # the verdict is in; a slow goodbye does not change it
 
 
 def _milliseconds(budget: float) -> int:
     return max(1, math.floor(budget * 1000))  # 0 would switch statement_timeout off
-
-
-def _budget(ctx: ProbeContext, limit: float | None = None) -> float:
-    """Seconds an operation may take: ``limit``, but ending a little before the deadline so
-    the probe's own verdict (which phase, which check) lands before the scheduler's."""
-    budget = max(0.001, ctx.remaining() - min(_MARGIN, ctx.timeout / 10))
-    return budget if limit is None else min(budget, limit)
 
 
 KIND = ProbeKind("postgres", PostgresTarget, probe)

@@ -24,10 +24,10 @@ from pydantic import Field, model_validator
 
 from pitwatch.config_types import RegexText, TargetBase
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.probes._threads import run_blocking
-from pitwatch.reasons import Reason
-from pitwatch.result import ProbeContext, ProbeResult, Sample
+from pitwatch.reasons import ProbeFailure, Reason
+from pitwatch.result import Passed, ProbeContext, Sample
 
 # Not "_count": promtool reserves that suffix for histograms and summaries.
 PROCESS_MATCHES = register(
@@ -200,27 +200,26 @@ def _samples(seen: tuple[_Seen, ...], cpu_total: float) -> tuple[Sample, ...]:
     return tuple(samples)
 
 
-async def probe(target: ProcessTarget, ctx: ProbeContext) -> ProbeResult:
+async def probe(target: ProcessTarget, ctx: ProbeContext) -> Passed:
     key = (target.process_name, target.cmdline, target.user)
     tally = _tally(ctx.state, key)
     # A scan cut short by the deadline measured nothing, but the counter still stands.
-    ctx.measured = lambda: (Sample(PROCESS_CPU, tally.total),)
+    ctx.samples = (Sample(PROCESS_CPU, tally.total),)
     ctx.step = "listing processes"
     seen = await run_blocking(ctx.state, key, lambda: _scan(target))
     tally.add(seen)
-    samples = _samples(seen, tally.total)
+    ctx.samples = _samples(seen, tally.total)
     details: tuple[tuple[str, str], ...] = ()
     if any(proc.fds is None for proc in seen):
         details = (("open_fds", "not readable: the processes belong to another user"),)
     count = len(seen)
     if count >= target.min_count:
         noun = "process" if count == 1 else "processes"
-        return ProbeResult(True, None, f"{count} {noun}", samples, details)
+        return Passed(f"{count} {noun}", details)
     if count == 0:
-        message = f"no process matches {target.describe()}"
-        return ProbeResult(False, Reason.CONNECT, message, samples, details)
+        raise ProbeFailure(Reason.CONNECT, f"no process matches {target.describe()}", details)
     message = f"{count} of min_count {target.min_count} processes match {target.describe()}"
-    return ProbeResult(False, Reason.ASSERTION, message, samples, details)
+    raise ProbeFailure(Reason.ASSERTION, message, details)
 
 
 KIND = ProbeKind("process", ProcessTarget, probe)

@@ -7,27 +7,26 @@ import re
 import socket
 import ssl
 import time
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
+from pitwatch.addresses import IpProtocol, address_check, address_family, split_host_port
 from pitwatch.config_types import RegexText, TargetBase
 from pitwatch.families import Family, register
-from pitwatch.probes import ProbeKind
+from pitwatch.probes._kind import ProbeKind
 from pitwatch.probes._tls import (
-    TlsOptions,
-    client_context,
+    HostTlsOptions,
     earliest_expiry,
     expiry_sample,
     presented_chain,
     ssl_error_text,
 )
 from pitwatch.reasons import ProbeFailure, Reason, os_error_text
-from pitwatch.result import ProbeContext, ProbeResult, Sample
+from pitwatch.result import Passed, ProbeContext, Sample
 
 PHASES = ("resolve", "connect", "tls", "exchange")
 _READ_LIMIT = 64 * 1024
-_EXPECT_MARGIN = 0.05
 
 TCP_PHASE = register(
     Family(
@@ -37,41 +36,19 @@ TCP_PHASE = register(
         ("phase",),
     )
 )
-_FAMILIES = {"auto": socket.AF_UNSPEC, "ip4": socket.AF_INET, "ip6": socket.AF_INET6}
-
-
-def split_address(address: str) -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port`` -> (host, port); raises ValueError."""
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not host or not port_text.isdigit():
-        raise ValueError(f"address must be host:port, got {address!r}")
-    port = int(port_text)
-    if not 0 < port < 65536:
-        raise ValueError(f"port {port} is outside 1-65535")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError(f"write IPv6 addresses in brackets, e.g. [::1]:{port}")
-    return host, port
 
 
 class TcpTarget(TargetBase):
     probe: Literal["tcp"]
-    address: str
+    address: Annotated[str, AfterValidator(address_check("address"))]
     """``host:port``; IPv6 as ``[::1]:port``."""
     tls: bool = False
-    tls_config: TlsOptions = Field(default_factory=TlsOptions)
+    tls_config: HostTlsOptions = Field(default_factory=HostTlsOptions)
     send: str | None = None
     """Sent after connecting (YAML escapes like ``\\r\\n`` are yours to add)."""
     expect: RegexText | None = None
     """Regular expression the answer must match (read until it matches, EOF or the deadline)."""
-    ip_protocol: Literal["auto", "ip4", "ip6"] = "auto"
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        split_address(value)
-        return value
+    ip_protocol: IpProtocol = "auto"
 
 
 class _Phases:
@@ -86,28 +63,26 @@ class _Phases:
         return (*phases, *expiry_sample(self.expiry))
 
 
-async def probe(target: TcpTarget, ctx: ProbeContext) -> ProbeResult:
+async def probe(target: TcpTarget, ctx: ProbeContext) -> Passed:
     phases = _Phases()
-    ctx.measured = phases.samples
     writer: asyncio.StreamWriter | None = None
     try:
         writer = await _exchange(target, ctx, phases)
-    except ProbeFailure as failure:
-        return ProbeResult.failed(failure.reason, failure.message, phases.samples())
     finally:
+        ctx.samples = phases.samples()
         if writer is not None:
             writer.close()
-    return ProbeResult.ok(phases.samples())
+    return Passed()
 
 
 async def _exchange(target: TcpTarget, ctx: ProbeContext, phases: _Phases) -> asyncio.StreamWriter:
-    host, port = split_address(target.address)
+    host, port = split_host_port(target.address, "address")
     loop = asyncio.get_running_loop()
     ctx.step = f"resolving {host}"
     started = time.perf_counter()
     try:
         infos = await loop.getaddrinfo(
-            host, port, family=_FAMILIES[target.ip_protocol], type=socket.SOCK_STREAM
+            host, port, family=address_family(target.ip_protocol), type=socket.SOCK_STREAM
         )
     except socket.gaierror as exc:
         raise ProbeFailure(Reason.DNS, f"cannot resolve {host}: {exc.strerror}") from exc
@@ -128,7 +103,7 @@ async def _exchange(target: TcpTarget, ctx: ProbeContext, phases: _Phases) -> as
             started = time.perf_counter()
             try:
                 await writer.start_tls(
-                    client_context(target.tls_config),
+                    target.tls_config.context(),
                     server_hostname=target.tls_config.server_name or host,
                 )
             except ssl.SSLError as exc:
@@ -169,9 +144,8 @@ async def _send_expect(
         received = b""
         # Stop reading just before the deadline: an answer that came but did not match is
         # an assertion failure, not a timeout.
-        margin = min(_EXPECT_MARGIN, ctx.timeout / 10)
         try:
-            async with asyncio.timeout_at(ctx.deadline - margin):
+            async with asyncio.timeout_at(ctx.stop_at()):
                 while len(received) < _READ_LIMIT:
                     chunk = await reader.read(4096)
                     if not chunk:

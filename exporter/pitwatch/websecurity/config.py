@@ -28,9 +28,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from pitwatch.config_types import StrictModel
+from pitwatch.config_types import StrictModel, resolve_path
 from pitwatch.durations import parse_duration
-from pitwatch.secrets import resolve_path
 from pitwatch.websecurity.ciphers import CIPHERS, CURVES, HTTP2_CIPHERS, TLS_VERSIONS
 from pitwatch.yaml_source import MAX_DOCUMENT_BYTES, LocatedData, YamlError, decode, load_located
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from pitwatch import __version__
+from pitwatch import __version__, positions
 from pitwatch.config import Config, ConfigError, default_config, load_config
 from pitwatch.logsetup import LEVELS, setup_logging
 from pitwatch.ondemand import DEFAULT_MAX_REQUESTS
+from pitwatch.positions import default_state_dir
 from pitwatch.sharding import Shard, parse_shard
 from pitwatch.usage import DEFAULT_LISTEN, UsageError, parse_listen
 from pitwatch.websecurity.config import WebConfigError, load_web_config
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("PITWATCH_NO_SCHEDULE", "") not in ("", "0", "false"),
         help="probe only when /probe asks (Prometheus drives the probes, blackbox style): no "
         "own schedule; default $PITWATCH_NO_SCHEDULE",
+    )
+    run.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where logs targets keep their place across restarts (default: /var/lib/pitwatch "
+        "if it exists and is writable, else .pitwatch-state beside the config)",
     )
     run.add_argument(
         "--web.config.file",
@@ -175,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
+    positions.configure(args.state_dir or default_state_dir(args.config))
     guard = None
     if args.web_config is not None:
         try:

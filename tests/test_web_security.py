@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from pitwatch.websecurity.auth import BasicAuth
-from pitwatch.websecurity.config import WebConfigError, load_web_config
+from pitwatch.websecurity.config import WebConfigError
+from pitwatch.websecurity.tls import load_checked
 from tests.support.web_security import (
     Certs,
     bcrypt_hash,
@@ -175,17 +176,17 @@ def test_toolkit_yaml_cases(certs: Certs, text: str, expected: str) -> None:
     path = certs.directory / "case.yml"
     path.write_bytes(text.encode("utf-8", "surrogateescape"))
     if not expected:
-        load_web_config(path)
+        load_checked(path)
         return
     with pytest.raises(WebConfigError) as caught:
-        load_web_config(path)
+        load_checked(path)
     wanted = f"{path}:{expected.replace('{dir}', str(certs.directory))}"
     assert caught.value.problems[0].startswith(wanted), caught.value.problems
 
 
 def test_a_missing_web_config_is_one_message(tmp_path: Path) -> None:
     with pytest.raises(WebConfigError) as caught:
-        load_web_config(tmp_path / "somefile")
+        load_checked(tmp_path / "somefile")
     assert caught.value.problems == [
         f"{tmp_path / 'somefile'}: cannot read web config: No such file or directory"
     ]

@@ -25,8 +25,9 @@ from pitwatch.ondemand import DEFAULT_MAX_REQUESTS
 from pitwatch.positions import default_state_dir
 from pitwatch.sharding import Shard, parse_shard
 from pitwatch.usage import DEFAULT_LISTEN, UsageError, parse_listen
-from pitwatch.websecurity.config import WebConfigError, load_web_config
+from pitwatch.websecurity.config import WebConfigError
 from pitwatch.websecurity.guard import WebGuard
+from pitwatch.websecurity.tls import load_checked
 
 log = logging.getLogger("pitwatch")
 
@@ -152,7 +153,7 @@ def check_config(path: Path) -> int:
 
 def check_web_config(path: Path) -> int:
     try:
-        config = load_web_config(path)
+        config = load_checked(path)
     except WebConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -35,7 +35,6 @@ from pitwatch.config_types import (
 from pitwatch.durations import format_duration
 from pitwatch.families import reserved_label_names
 from pitwatch.labels import TARGET_LABELS, Component
-from pitwatch.ondemand import DEFAULT_MIN_INTERVAL
 from pitwatch.probes import PROBES, ProbeKind
 from pitwatch.secrets import Secret, find_secrets
 from pitwatch.yaml_source import (
@@ -50,6 +49,8 @@ from pitwatch.yaml_source import (
 _M = TypeVar("_M", bound=BaseModel)
 
 DEFAULT_TIMEOUT = 5.0
+DEFAULT_PROBE_MIN_INTERVAL = 1.0
+"""``/probe`` probes one target at most once a second by default (pitwatch.ondemand)."""
 DEFAULT_TIMEOUT_SHARE = 0.8
 """Without an explicit timeout a probe gets min(5s, 80% of its interval)."""
 
@@ -73,7 +74,7 @@ class GlobalConfig(StrictModel):
     timeout: Duration | None = None
     labels: Labels = Field(default_factory=dict)
     max_concurrency: int = Field(default=256, ge=1, le=100_000)
-    probe_min_interval: Duration = DEFAULT_MIN_INTERVAL
+    probe_min_interval: Duration = DEFAULT_PROBE_MIN_INTERVAL
     """``/probe`` probes one target at most once per this; sooner requests get the last result."""
     latency_buckets: tuple[float, ...] = DEFAULT_BUCKETS
     objectives: GlobalObjectives = Field(default_factory=GlobalObjectives)

@@ -22,7 +22,6 @@ from typing import Generic, TypeVar
 
 _R = TypeVar("_R")
 
-DEFAULT_MIN_INTERVAL = 1.0
 DEFAULT_MAX_REQUESTS = 40
 
 

@@ -128,8 +128,9 @@ def test_a_full_state_directory_is_one_error_and_probing_goes_on(tmp_path: Path)
             for round_ in range(3):
                 handle.write("".join(LINE.format(n=n) for n in range(10)))
                 handle.flush()
+                wanted = 10 * (round_ + 1)
                 wait_until(
-                    lambda r=round_: _counted_at(port_probe.url) == 10 * (r + 1),
+                    lambda: _counted_at(port_probe.url) == wanted,  # noqa: B023 - awaited here
                     30,
                     "probing goes on with a full state directory",
                 )

@@ -12,7 +12,6 @@ credentials for liveness and readiness checks; the toolkit does not know it.
 from __future__ import annotations
 
 import re
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,7 +29,7 @@ from pydantic_core import ErrorDetails
 
 from pitwatch.config_types import StrictModel, resolve_path
 from pitwatch.durations import parse_duration
-from pitwatch.websecurity.ciphers import CIPHERS, CURVES, HTTP2_CIPHERS, TLS_VERSIONS
+from pitwatch.websecurity.ciphers import CIPHERS, CURVES, TLS_VERSIONS
 from pitwatch.yaml_source import MAX_DOCUMENT_BYTES, LocatedData, YamlError, decode, load_located
 
 CLIENT_AUTH_TYPES = (
@@ -239,6 +238,8 @@ class WebConfig:
     rate_limit: RateLimit
     users: dict[str, bytes]
     open_paths: frozenset[str]
+    tls_line: int = 1
+    """Where ``tls_server_config`` is, for problems found when its files are loaded."""
 
     @property
     def files(self) -> tuple[Path, ...]:
@@ -250,7 +251,9 @@ class WebConfig:
 
 
 def load_web_config(path: Path) -> WebConfig:
-    """Read and check ``path``, TLS files included; :class:`WebConfigError` lists every problem."""
+    """Read and check ``path`` (its TLS files are loaded by
+    :func:`pitwatch.websecurity.tls.load_checked`); :class:`WebConfigError` lists every
+    problem."""
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_DOCUMENT_BYTES + 1)
@@ -280,36 +283,9 @@ def load_web_config(path: Path) -> WebConfig:
         document.rate_limit,
         {user: hashed.encode() for user, hashed in document.basic_auth_users.items()},
         frozenset(document.unauthenticated_paths),
+        located.line_of(("tls_server_config",)),
     )
-    tls_problem = check_tls(config)
-    if tls_problem is not None:
-        line = located.line_of(("tls_server_config",))
-        raise WebConfigError([f"{path}:{line}: tls_server_config: {tls_problem}"])
     return config
-
-
-def check_tls(config: WebConfig) -> str | None:
-    """Why the TLS part cannot be used (files unreadable, not PEM, key not matching), if so."""
-    if not config.tls.enabled:
-        return None
-    from pitwatch.websecurity.tls import server_context
-
-    if (
-        config.http.http2
-        and config.tls.cipher_suites
-        and not set(config.tls.cipher_suites) & set(HTTP2_CIPHERS)
-    ):
-        return (
-            "cipher_suites is missing an HTTP/2-required AES_128_GCM_SHA256 cipher (need one of "
-            f"{' or '.join(HTTP2_CIPHERS)}), or set http_server_config.http2: false"
-        )
-    try:
-        server_context(config)
-    except OSError as exc:
-        return f"cannot read {exc.filename or 'a TLS file'}: {exc.strerror or exc}"
-    except (ssl.SSLError, ValueError) as exc:
-        return f"cannot use the certificate and key: {exc}"
-    return None
 
 
 def _located(path: Path, located: LocatedData, error: ErrorDetails) -> str:

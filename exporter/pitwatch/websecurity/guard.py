@@ -23,9 +23,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from pitwatch.websecurity.auth import BasicAuth, parse_basic
-from pitwatch.websecurity.config import WebConfig, WebConfigError, load_web_config
+from pitwatch.websecurity.config import WebConfig, WebConfigError
 from pitwatch.websecurity.ratelimit import TokenBucket
-from pitwatch.websecurity.tls import san_allowed, server_context
+from pitwatch.websecurity.tls import load_checked, san_allowed, server_context
 
 log = logging.getLogger("pitwatch")
 
@@ -62,7 +62,7 @@ def _stamp(paths: tuple[Path, ...]) -> Stamp:
 
 def _prepare(path: Path) -> _Applied:
     """Load ``path`` and build what applying it needs (blocking: run it in a thread)."""
-    config = load_web_config(path)
+    config = load_checked(path)
     stamp = _stamp(config.files)
     auth = BasicAuth(config.users) if config.users else None
     limit = config.rate_limit

@@ -14,14 +14,47 @@ import ssl
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from pitwatch.websecurity.ciphers import CIPHERS, CURVES, TLS_VERSIONS
-from pitwatch.websecurity.config import WebConfig
+from pitwatch.websecurity.ciphers import CIPHERS, CURVES, HTTP2_CIPHERS, TLS_VERSIONS
+from pitwatch.websecurity.config import WebConfig, WebConfigError, load_web_config
 
 _SSL_CTRL_SET_GROUPS_LIST = 92
 _CONTEXT_POINTER_OFFSET = 2 * ctypes.sizeof(ctypes.c_void_p)
 """Where CPython's ``PySSLContext`` keeps its ``SSL_CTX *`` (after the object header)."""
+
+
+def load_checked(path: Path) -> WebConfig:
+    """:func:`load_web_config`, and the TLS files loaded too: what ``check-config`` and
+    every (re)load use."""
+    config = load_web_config(path)
+    problem = check_tls(config)
+    if problem is not None:
+        raise WebConfigError([f"{path}:{config.tls_line}: tls_server_config: {problem}"])
+    return config
+
+
+def check_tls(config: WebConfig) -> str | None:
+    """Why the TLS part cannot be used (files unreadable, not PEM, key not matching), if so."""
+    if not config.tls.enabled:
+        return None
+    if (
+        config.http.http2
+        and config.tls.cipher_suites
+        and not set(config.tls.cipher_suites) & set(HTTP2_CIPHERS)
+    ):
+        return (
+            "cipher_suites is missing an HTTP/2-required AES_128_GCM_SHA256 cipher (need one of "
+            f"{' or '.join(HTTP2_CIPHERS)}), or set http_server_config.http2: false"
+        )
+    try:
+        server_context(config)
+    except OSError as exc:
+        return f"cannot read {exc.filename or 'a TLS file'}: {exc.strerror or exc}"
+    except (ssl.SSLError, ValueError) as exc:
+        return f"cannot use the certificate and key: {exc}"
+    return None
 
 
 def server_context(config: WebConfig) -> ssl.SSLContext:

@@ -16,8 +16,8 @@ import pytest
 import trustme
 import yaml
 
+from devtools.processes import free_port
 from tests.support.report_history import REPORT_FROM, REPORT_TO, HistoryPrometheus, run_report
-from tests.support.services import free_port
 
 PASSWORD = "pw-" + random_tokens.token_hex(8)
 TOKEN = "tok-" + random_tokens.token_hex(8)

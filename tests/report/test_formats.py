@@ -11,9 +11,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from devtools import REPO
 from tests.support.browser import rendered_dom, screenshot
 from tests.support.report_history import REPORT_FROM, REPORT_TO, run_report
-from tests.support.services import REPO
 
 SCHEMAS = REPO / "exporter" / "pitwatch" / "report" / "schema"
 ARTIFACTS = REPO / "artifacts"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from devtools import REPO
 from pitwatch.report.links import OVERVIEW_DASHBOARD, PANELS, TARGET_DASHBOARD
-from tests.support.services import REPO
 
 TITLES = {
     "probe_results": "Probe results and maintenance windows",

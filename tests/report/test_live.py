@@ -18,9 +18,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devtools.alertmanager import Alertmanager
+from devtools.processes import wait_until
+from devtools.prometheus import Prometheus
 from tests.support.alerting import RULES_DIR, FakeUpstream, WebhookRecorder, webhook_config
 from tests.support.report_history import run_report
-from tests.support.services import Alertmanager, Pitwatch, Prometheus, wait_until
+from tests.support.services import Pitwatch
 
 
 def _at(text: str) -> float:

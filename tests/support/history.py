@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.services import binary
+from devtools.processes import binary
 
 BLOCK = 7200
 JOB = "pitwatch"

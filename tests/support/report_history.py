@@ -15,6 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Self
 
+from devtools.processes import binary
+from devtools.prometheus import Prometheus
 from tests.support.history import (
     INSTANCE,
     JOB,
@@ -27,7 +29,6 @@ from tests.support.history import (
     Target,
     write_tsdb,
 )
-from tests.support.services import Prometheus, binary
 
 DAY = 86400
 HOUR = 3600
@@ -265,7 +266,7 @@ class HistoryPrometheus(Prometheus):
             except OSError:
                 return False
 
-        from tests.support.services import wait_until
+        from devtools.processes import wait_until
 
         wait_until(up, 60, "the secured Prometheus")
         return self

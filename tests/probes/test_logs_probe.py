@@ -608,7 +608,9 @@ def test_real_exporter_follows_rotation_copytruncate_and_truncation(tmp_path: Pa
     assert SECRET not in page.decode()
 
 
-def test_real_exporter_restart_resumes_and_counts_what_was_written_while_down(tmp_path: Path) -> None:
+def test_real_exporter_restart_resumes_and_counts_what_was_written_while_down(
+    tmp_path: Path,
+) -> None:
     log = tmp_path / "access.log"
     log.touch()
     config = write_config(

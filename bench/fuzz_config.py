@@ -13,12 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from hypothesis import HealthCheck, Phase, given, seed, settings
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.support.config_fuzz import Tally, check_one, hostile_configs, prepare  # noqa: E402
+from tests.support.config_fuzz import Tally, prepare, run_fuzz  # noqa: E402
 
 
 def main() -> int:
@@ -30,21 +28,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="pitwatch-fuzz-") as workdir:
         directory = prepare(Path(workdir))
 
-        @settings(
-            max_examples=args.examples,
-            deadline=None,
-            database=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(hostile_configs())
-        def one(case: tuple[str, bytes]) -> None:
-            check_one(directory, *case, tally)
-
-        if args.seed is not None:
-            one = seed(args.seed)(one)
         started = time.monotonic()
-        one()
+        run_fuzz(directory, args.examples, tally, args.seed)
         elapsed = time.monotonic() - started
     counts = tally.counts
     total = sum(counts.values())

@@ -7,11 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
 
 from pitwatch.config import ConfigError, load_config
 from pitwatch.yaml_source import ALIAS_ALLOWANCE, MAX_DEPTH, MAX_DOCUMENT_BYTES
-from tests.support.config_fuzz import Tally, check_one, hostile_configs, prepare
+from tests.support.config_fuzz import Tally, prepare, run_fuzz
 
 IN_SUITE_EXAMPLES = 250
 """Enough to cover every mutation kind each run; bench/fuzz_config.py runs thousands."""
@@ -23,18 +22,7 @@ def test_generated_hostile_configs_never_crash_hang_or_lose_their_line(
     directory = prepare(tmp_path_factory.mktemp("fuzz"))
     tally = Tally()
 
-    @settings(
-        max_examples=IN_SUITE_EXAMPLES,
-        deadline=None,
-        database=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(hostile_configs())
-    def one(case: tuple[str, bytes]) -> None:
-        check_one(directory, *case, tally)
-
-    one()
+    run_fuzz(directory, IN_SUITE_EXAMPLES, tally)
     assert tally.defects == []
     assert sum(tally.counts.values()) == IN_SUITE_EXAMPLES
     assert tally.counts["rejected"] > 0

@@ -565,3 +565,27 @@ def test_check_config_validates_a_web_config(certs: Certs, hashes: dict[str, str
         neither.returncode == 1
         and "give a config FILE, --web.config.file FILE, or both" in neither.stderr
     )
+
+
+async def test_an_inline_key_never_shows_in_messages_or_logs(
+    certs: Certs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The web config's one secret, an inline private key: a broken one is named, not shown."""
+    key = (certs.directory / "server.key").read_text()
+    broken = key.replace("\n", "\n    ").rstrip() + "\n"
+    secret_line = key.splitlines()[2]
+    path = certs.directory / "secret-key.yml"
+    text = 'tls_server_config:\n  cert_file: "server.crt"\n  key: |\n    ' + broken.replace(
+        secret_line, secret_line[::-1]
+    )
+    path.write_text(text)
+    with pytest.raises(WebConfigError) as caught:
+        load_checked(path)
+    assert caught.value.problems[0].startswith(f"{path}:1: tls_server_config: cannot use")
+    reversed_line = secret_line[::-1]
+    assert reversed_line not in "\n".join(caught.value.problems)
+    good = write(certs, TLS, "secret-reload.yml")
+    async with served(good) as _:
+        good.write_text(text)
+        await _until(lambda: _logged(caplog, "web config change rejected"), True)
+    assert reversed_line not in caplog.text and secret_line not in caplog.text

@@ -140,13 +140,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _problems(problems: Sequence[str]) -> int:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1
+
+
 def check_config(path: Path) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
+        return _problems(exc.problems)
     print(f"{path}: OK, {len(config.targets)} targets")
     return 0
 
@@ -155,9 +159,7 @@ def check_web_config(path: Path) -> int:
     try:
         config = load_checked(path)
     except WebConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
+        return _problems(exc.problems)
     parts = [
         "TLS" if config.tls.enabled else "no TLS",
         f"{len(config.users)} users" if config.users else "no basic auth",
@@ -180,18 +182,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config) if args.config else default_config()
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
+        return _problems(exc.problems)
     positions.configure(args.state_dir or default_state_dir(args.config))
     guard = None
     if args.web_config is not None:
         try:
             guard = WebGuard.load(args.web_config)
         except WebConfigError as exc:
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
-            return 1
+            return _problems(exc.problems)
     web_options = WebOptions(guard, args.lifecycle, args.max_requests)
     return asyncio.run(
         serve(

@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from pitwatch.config import ConfigError, load_config
@@ -248,6 +249,27 @@ def judge(path: Path) -> tuple[str, str]:
             return "unlocated", repr(bad[:2])
         return "rejected", problems[0]
     return "accepted", ""
+
+
+def run_fuzz(directory: Path, examples: int, tally: Tally, seed: int | None = None) -> None:
+    """``examples`` generated configs through :func:`check_one`, counted in ``tally``."""
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(hostile_configs())
+    def one(case: tuple[str, bytes]) -> None:
+        check_one(directory, *case, tally)
+
+    if seed is not None:
+        from hypothesis import seed as fixed_seed
+
+        one = fixed_seed(seed)(one)
+    one()
 
 
 def check_one(directory: Path, seed: str, content: bytes, tally: Tally) -> str:

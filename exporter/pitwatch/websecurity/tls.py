@@ -50,10 +50,10 @@ def check_tls(config: WebConfig) -> str | None:
         )
     try:
         server_context(config)
+    except (ssl.SSLError, ValueError) as exc:  # SSLError is an OSError: first
+        return f"cannot use the certificate and key: {exc}"
     except OSError as exc:
         return f"cannot read {exc.filename or 'a TLS file'}: {exc.strerror or exc}"
-    except (ssl.SSLError, ValueError) as exc:
-        return f"cannot use the certificate and key: {exc}"
     return None
 
 

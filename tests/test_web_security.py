@@ -86,6 +86,11 @@ YAML_CASES: list[tuple[str, str, str]] = [
         "3: tls_server_config.key_file: cannot read {dir}/somefile: No such file or directory",
     ),
     (
+        "cert and key paths invalid",
+        'tls_server_config:\n  cert_file: "somefile"\n  key_file: "otherfile"\n',
+        "2: tls_server_config.cert_file: cannot read {dir}/somefile: No such file or directory",
+    ),
+    (
         "client CA without policy",
         TLS + '  client_ca_file: "/dev/null"\n',
         "1: tls_server_config: client CA's have been configured without a Client Auth Policy",
@@ -258,6 +263,8 @@ def plain(_: Certs) -> None:
 
 
 SERVER_CASES: list[tuple[str, str, Client, str]] = [
+    ("no web config, plain client", "", plain, "200"),
+    ("no web config, TLS client", "", tls_client(), "fails"),
     ("plain client to a TLS server", GOOD, plain, "fails"),
     ("TLS client", GOOD, tls_client(), "200"),
     ("TLS 1.1 client", GOOD, tls_client(max_version=ssl.TLSVersion.TLSv1_1), "fails"),

@@ -30,6 +30,9 @@ need pgbouncer /usr/sbin/pgbouncer
 need chromium chromium
 need systemd systemd-analyze
 need kubernetes-client kubectl
+# the full-disk test mounts a tiny tmpfs in a namespace of its own
+need util-linux unshare
+need mount mount
 
 [ -z "$missing" ] && exit 0
 missing=${missing# }

@@ -27,7 +27,32 @@ INVALID = {
     ],
     "invalid-duration.yml": [
         "2: global.interval: invalid duration 'fast': "
-        "use a number and a unit, e.g. 500ms, 15s, 1m30s"
+        "use a number and a unit, e.g. 500ms, 15s, 1m30s (each unit once, largest first)"
+    ],
+    "invalid-duration-repeated-unit.yml": [
+        "2: global.interval: invalid duration '1h1h': "
+        "use a number and a unit, e.g. 500ms, 15s, 1m30s (each unit once, largest first)"
+    ],
+    "invalid-header-literal-secret.yml": [
+        '6: target "kyc-onfido": headers: header "Authorization" holds a literal credential: '
+        'write secrets as ${ENV_VAR}, e.g. Authorization: "Bearer ${API_TOKEN}"'
+    ],
+    "invalid-not-utf8.yml": ["3: byte 0xe9 in column 8 is not UTF-8 text (save the file as UTF-8)"],
+    "invalid-nul-byte.yml": [
+        "3: a NUL byte: YAML text cannot contain one (is this a binary file?)"
+    ],
+    "invalid-alias-bomb.yml": ["2: aliases expand to too many values (an alias bomb?)"],
+    "invalid-recursive-alias.yml": ["2: this collection holds an alias of itself (a cycle)"],
+    "invalid-tier-exponent.yml": ['6: target "core-api": tier: must be 1, 2 or 3, got 1000.0'],
+    "invalid-yaml-tab.yml": ["2: a tab character: YAML is indented with spaces only"],
+    "invalid-every-problem.yml": [
+        '4: global: unknown key "timout" (did you mean "timeout"?)',
+        '10: target "core-api": tier: must be 1, 2 or 3, got 4',
+        '11: target "core-api": duplicate target name, first defined on line 6',
+        '16: target "core-api": timeout 10s must be shorter than interval 5s',
+        '17: target "access-log": fields applies to format json only',
+        '22: target "access-log": unknown key "bogus"',
+        '24: maintenance[0].targets[0]: maintenance names unknown target "wallet-api"',
     ],
     "invalid-label-name.yml": [
         "2: global.labels: label name 'data-center' is not a valid Prometheus label name"
@@ -80,7 +105,8 @@ INVALID = {
         "use headers with ${ENV_VAR}"
     ],
     "invalid-yaml.yml": [
-        "4: invalid YAML: expected <block end>, but found '<block mapping start>'"
+        "4: the indentation does not match the lines above: a key or list item here is "
+        "indented differently from its siblings (in the block that begins on line 2)"
     ],
 }
 

@@ -44,7 +44,7 @@ class Layer:
 LAYERS = (
     Layer("vocabulary", VOCABULARY),
     Layer("config types", ("pitwatch.config_types", "pitwatch.secrets")),
-    Layer("results", ("pitwatch.result", "pitwatch.exposition")),
+    Layer("results", ("pitwatch.result", "pitwatch.exposition", "pitwatch.positions")),
     Layer("probers", ("pitwatch.probes", "pitwatch.probes.*")),
     Layer("config loader", ("pitwatch.config",)),
     Layer(

@@ -288,7 +288,9 @@ def test_no_secret_shows_anywhere(
         monkeypatch.setenv(name, value)
     assert len(secrets.values) == 23
     seen: dict[str, str] = {}
-    with Pitwatch(tmp_path / "run", path, "--log-level", "debug") as pitwatch:
+    with Pitwatch(
+        tmp_path / "run", path, "--log-level", "debug", "--web.enable-lifecycle"
+    ) as pitwatch:
         names = [target["name"] for target in config["targets"]]
         wait_until(
             lambda: all(

@@ -33,7 +33,7 @@ Client = TestClient[web.Request, web.Application]
 async def served(platform: FakePlatform, tmp_path: Path) -> AsyncIterator[tuple[Client, Exporter]]:
     path = write_config(tmp_path, platform_config(platform))
     exporter = Exporter(load_config(path), path)
-    async with TestClient(TestServer(make_app(exporter))) as test_client:
+    async with TestClient(TestServer(make_app(exporter, lifecycle=True))) as test_client:
         yield test_client, exporter
 
 
@@ -170,7 +170,10 @@ async def test_status_page_lists_targets_and_escapes(
 async def test_without_a_schedule_probes_run_only_on_request(
     platform: FakePlatform, tmp_path: Path
 ) -> None:
-    path = write_config(tmp_path, platform_config(platform))
+    text = platform_config(platform).replace(
+        "timeout: 150ms,", "timeout: 150ms, probe_min_interval: 10ms,"
+    )
+    path = write_config(tmp_path, text)
     exporter = Exporter(load_config(path), path, schedule=False)
     async with TestClient(TestServer(make_app(exporter))) as client:
         await asyncio.sleep(0.6)  # three intervals: a scheduled exporter would have probed
@@ -180,6 +183,7 @@ async def test_without_a_schedule_probes_run_only_on_request(
             in text
         )
         for expected in (1, 2):
+            await asyncio.sleep(0.02)  # past probe_min_interval: each request probes
             body = await (await client.get("/probe", params={"target": "lobby"})).text()
             assert f'result="success"}} {expected}' in body
             assert 'pitwatch_probe_latency_seconds_count{target="lobby"' in body

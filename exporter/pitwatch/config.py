@@ -8,6 +8,8 @@ one and swaps it in only when it is valid.
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import difflib
 import hashlib
 from collections.abc import Sequence
@@ -35,11 +37,20 @@ from pitwatch.families import reserved_label_names
 from pitwatch.labels import TARGET_LABELS, Component
 from pitwatch.probes import PROBES, ProbeKind
 from pitwatch.secrets import Secret, find_secrets
-from pitwatch.yaml_source import LocatedData, Path_, YamlError, load_located
+from pitwatch.yaml_source import (
+    MAX_DOCUMENT_BYTES,
+    LocatedData,
+    Path_,
+    YamlError,
+    decode,
+    load_located,
+)
 
 _M = TypeVar("_M", bound=BaseModel)
 
 DEFAULT_TIMEOUT = 5.0
+DEFAULT_PROBE_MIN_INTERVAL = 1.0
+"""``/probe`` probes one target at most once a second by default (pitwatch.ondemand)."""
 DEFAULT_TIMEOUT_SHARE = 0.8
 """Without an explicit timeout a probe gets min(5s, 80% of its interval)."""
 
@@ -63,6 +74,8 @@ class GlobalConfig(StrictModel):
     timeout: Duration | None = None
     labels: Labels = Field(default_factory=dict)
     max_concurrency: int = Field(default=256, ge=1, le=100_000)
+    probe_min_interval: Duration = DEFAULT_PROBE_MIN_INTERVAL
+    """``/probe`` probes one target at most once per this; sooner requests get the last result."""
     latency_buckets: tuple[float, ...] = DEFAULT_BUCKETS
     objectives: GlobalObjectives = Field(default_factory=GlobalObjectives)
 
@@ -155,20 +168,37 @@ def load_config(path: str | Path) -> Config:
     """Read, validate and resolve ``path``; raises :class:`ConfigError` listing every problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_DOCUMENT_BYTES + 1)
+        text = decode(data)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read config: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{path}: config is not UTF-8 text"]) from None
+    except YamlError as exc:
+        raise ConfigError([f"{path}:{exc.line or 1}: {exc.message}"]) from None
     return parse_config(text, path)
+
+
+RELOAD_SECONDS = 30.0
+"""A reload whose loading takes longer is rejected (the loader's limits make that rare)."""
+
+
+async def load_config_off_loop(path: Path, seconds: float = RELOAD_SECONDS) -> Config:
+    """:func:`load_config` in a worker thread, so probing and ``/metrics`` go on meanwhile;
+    a load still running after ``seconds`` is a :class:`ConfigError`."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await asyncio.to_thread(load_config, path)
+    except TimeoutError:
+        raise ConfigError(
+            [f"{path}: loading took longer than {format_duration(seconds)}: is the file huge?"]
+        ) from None
 
 
 def parse_config(text: str, path: Path) -> Config:
     try:
         located = load_located(text)
     except YamlError as exc:
-        where = f"{path}:{exc.line}" if exc.line is not None else str(path)
-        raise ConfigError([f"{where}: {exc.message}"]) from None
+        raise ConfigError([f"{path}:{exc.line or 1}: {exc.message}"]) from None
     problems = _Problems(path, located)
     for yaml_problem in located.problems:
         problems.add_line(yaml_problem.line or 1, yaml_problem.message)
@@ -185,8 +215,7 @@ def parse_config(text: str, path: Path) -> Config:
         spec = _validate_target(item, index, context, problems)
         if spec is not None:
             specs.append((index, spec))
-    if document is not None:
-        _cross_check(document, specs, problems)
+    _cross_check(document, specs, problems)
     if problems:
         raise ConfigError(problems.sorted())
     assert document is not None
@@ -242,12 +271,51 @@ def _validate(
     *,
     probe: str | None = None,
 ) -> _M | None:
+    """``data`` as ``model``, every problem reported. A second pass without the unknown keys
+    finds what they hid (a model's own checks run only once its keys are known), so one run
+    shows every problem; its model is returned for the cross-checks, though the load fails."""
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
+        errors = exc.errors()
+    except Exception as exc:
+        problems.add(loc, _unexpected(exc))
+        return None
+    for error in errors:
+        _report(model, error, loc, problems, probe)
+    unknown = [error["loc"] for error in errors if error["type"] == "extra_forbidden"]
+    if not unknown:
+        return None
+    cleaned = copy.deepcopy(data)
+    for key_path in unknown:
+        _drop(cleaned, key_path)
+    try:
+        return model.model_validate(cleaned, context=context)
+    except ValidationError as exc:
         for error in exc.errors():
             _report(model, error, loc, problems, probe)
-        return None
+    except Exception as exc:
+        problems.add(loc, _unexpected(exc))
+    return None
+
+
+def _unexpected(exc: Exception) -> str:
+    """A check that failed in a way its author did not foresee, as one message."""
+    if isinstance(exc, OSError):
+        name = f" {exc.filename}" if exc.filename else ""
+        return f"cannot check{name[:200]}: {exc.strerror or exc}"
+    return f"cannot check this value: {type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _drop(data: Any, key_path: Sequence[str | int]) -> None:
+    *parents, last = key_path
+    for part in parents:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(data, dict):
+        data.pop(last, None)
 
 
 def _validate_target(
@@ -350,18 +418,23 @@ def _effective_timing(spec: TargetBase, global_: GlobalConfig) -> tuple[float, f
 
 
 def _cross_check(
-    document: _Document, specs: list[tuple[int, TargetBase]], problems: _Problems
+    document: _Document | None, specs: list[tuple[int, TargetBase]], problems: _Problems
 ) -> None:
+    # Names as written, so a target that failed validation still counts for duplicates.
     first_seen: dict[str, int] = {}
-    for index, spec in specs:
+    for index, name in sorted(problems.target_names.items()):
         loc: Path_ = ("targets", index)
-        if spec.name in first_seen:
-            line = problems.located.line_of(("targets", first_seen[spec.name], "name"))
+        if name in first_seen:
+            line = problems.located.line_of(("targets", first_seen[name], "name"))
             problems.add(
                 (*loc, "name"), f"duplicate target name, first defined on line {line}", loc
             )
         else:
-            first_seen[spec.name] = index
+            first_seen[name] = index
+    if document is None:  # the rest needs the global settings, which are reported already
+        return
+    for index, spec in specs:
+        loc = ("targets", index)
         interval, timeout = _effective_timing(spec, document.global_)
         inherited = spec.timeout is None and spec.interval is None
         if timeout >= interval and not inherited:
@@ -381,7 +454,7 @@ def _cross_check(
             ("global",),
         )
     # Names of targets that failed validation count too: one mistake, one message.
-    known = set(first_seen) | set(problems.target_names.values())
+    known = set(first_seen)
     for index, shared in enumerate(document.maintenance):
         for position, name in enumerate(shared.targets):
             if name not in known:

@@ -13,9 +13,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from pitwatch.config import Config, ConfigError, Target, default_config, load_config
+from pitwatch.config import Config, ConfigError, Target, default_config, load_config_off_loop
 from pitwatch.exposition import Fragments
 from pitwatch.host import HostCollector
+from pitwatch.ondemand import OnDemand
 from pitwatch.renderer import HOST_SOURCE, Renderer
 from pitwatch.result import Observation
 from pitwatch.scheduler import Scheduler
@@ -54,6 +55,7 @@ class Exporter:
         self._host: HostCollector | None = None
         self._background: list[asyncio.Task[None]] = []
         self._reload_tasks: set[asyncio.Task[list[str]]] = set()
+        self.on_demand: OnDemand[Observation] = OnDemand()
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -108,7 +110,7 @@ class Exporter:
                 new = default_config()
             else:
                 try:
-                    new = await asyncio.to_thread(load_config, self.config_path)
+                    new = await load_config_off_loop(self.config_path)
                 except ConfigError as exc:
                     self.metrics.reload_successful.set(0)
                     for problem in exc.problems:
@@ -135,7 +137,11 @@ class Exporter:
         target = self.config.target(name)
         if target is None:
             return None
-        observation = await self.probe_and_record(target)
+        observation = await self.on_demand.probe(
+            target.name,
+            self.config.global_.probe_min_interval,
+            lambda: self.probe_and_record(target),
+        )
         return self.renderer.probe_answer(target, observation)
 
     async def probe_and_record(self, target: Target) -> Observation:

@@ -5,6 +5,13 @@ their marks) and converted here rather than by ``yaml.safe_load``. Scalars follo
 core schema: ``yes``/``no``/``on``/``off`` stay strings, ``03:00`` is not a base-60 number and
 timestamps stay strings for the schema to parse. Duplicate keys are errors, not silent
 overwrites. ``<<`` merge keys work.
+
+A config may come from anyone who can write the file, so loading it has limits, each
+answered with one located message rather than a hang or a traceback: the document's size
+(:data:`MAX_DOCUMENT_BYTES`), how deep it nests (:data:`MAX_DEPTH`), how much its aliases
+may expand (a "billion laughs" bomb stops after :data:`ALIAS_ALLOWANCE` extra values), an
+alias inside itself, bytes that are not UTF-8 and characters YAML forbids (NUL), each at
+the line where it is.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from pitwatch.yaml_errors import describe
 
 Path_ = tuple[str | int, ...]
 
@@ -28,12 +37,41 @@ _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 
 _TAG = "tag:yaml.org,2002:"
+_MAX_INT_DIGITS = 100
+"""Python refuses to parse integers of over 4,300 digits; no config value needs 100."""
+
+MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
+"""A config of 10,000 targets is a few MiB; far more is a mistake or an attack."""
+MAX_DEPTH = 64
+"""Nesting levels (a config needs under ten); PyYAML composes recursively, so an unlimited
+depth ends in a RecursionError."""
+ALIAS_ALLOWANCE = 100_000
+"""Values that aliases may add beyond the document's own (``<<: *defaults`` in every one of
+10,000 targets stays well inside it, and so does reusing anchors in proportion to size)."""
 
 
 class _CoreSchemaLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core-schema implicit types only."""
+    """SafeLoader with YAML 1.2 core-schema implicit types only, and a nesting limit."""
 
     yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 - PyYAML's class-level table
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+        self.node_count = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            return super().compose_node(parent, index)
+        self.depth += 1
+        self.node_count += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise YamlError(mark.line + 1, f"nested deeper than {MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 _CoreSchemaLoader.add_implicit_resolver(_TAG + "bool", _BOOL, list("tTfF"))
@@ -66,35 +104,89 @@ class LocatedData:
         return 1
 
 
-def load_located(text: str) -> LocatedData:
+def decode(data: bytes, what: str = "config") -> str:
+    """``data`` as text; :class:`YamlError` at the line of the first byte that is not UTF-8,
+    or of a size over :data:`MAX_DOCUMENT_BYTES`."""
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise YamlError(1, f"the {what} is larger than {MAX_DOCUMENT_BYTES // 2**20} MiB")
     try:
-        node = yaml.compose(text, Loader=_CoreSchemaLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "cannot parse"
-        raise YamlError(line, f"invalid YAML: {problem}") from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise YamlError(
+            line,
+            f"byte 0x{data[exc.start]:02x} in column {column} is not UTF-8 text "
+            "(save the file as UTF-8)",
+        ) from None
+
+
+def load_located(text: str) -> LocatedData:
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise YamlError(1, f"the document is larger than {MAX_DOCUMENT_BYTES // 2**20} MiB")
+    try:
+        loader = _CoreSchemaLoader(text)  # checks every character first
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.reader.ReaderError as exc:
+        bad_line = text.count("\n", 0, exc.position or 0) + 1
+        raise YamlError(bad_line, _forbidden_character(exc.character)) from None
     except yaml.YAMLError as exc:
-        raise YamlError(None, f"invalid YAML: {exc}") from None
+        raise YamlError(*describe(exc)) from None
     located = LocatedData(None)
     if node is not None:
-        located.data = _convert(node, (), located)
+        converter = _Converter(located, loader.node_count + ALIAS_ALLOWANCE)
+        located.data = converter.convert(node, ())
     return located
 
 
-def _convert(node: yaml.Node, path: Path_, out: LocatedData) -> Any:
-    out.lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.ScalarNode):
-        return _scalar(node, out)
-    if isinstance(node, yaml.SequenceNode):
-        return [_convert(child, (*path, index), out) for index, child in enumerate(node.value)]
-    if isinstance(node, yaml.MappingNode):
-        return _mapping(node, path, out)
-    out.problems.append(YamlError(node.start_mark.line + 1, "unsupported YAML node"))
-    return None
+def _forbidden_character(character: object) -> str:
+    code = ord(character) if isinstance(character, str) else int(str(character))
+    if code == 0:
+        return "a NUL byte: YAML text cannot contain one (is this a binary file?)"
+    return f"character U+{code:04X} is not allowed in YAML text (a control character?)"
 
 
-def _mapping(node: yaml.MappingNode, path: Path_, out: LocatedData) -> dict[Any, Any]:
+class _Converter:
+    """Nodes to data. Aliases make the node graph a DAG, or a cycle: ``budget`` caps the
+    values produced and ``active`` (the nodes being converted) catches an alias inside itself."""
+
+    def __init__(self, out: LocatedData, budget: int) -> None:
+        self.out = out
+        self.budget = budget
+        self.active: set[int] = set()
+
+    def convert(self, node: yaml.Node, path: Path_) -> Any:
+        out = self.out
+        line = node.start_mark.line + 1
+        out.lines.setdefault(path, line)
+        self.budget -= 1
+        if self.budget < 0:
+            raise YamlError(line, "aliases expand to too many values (an alias bomb?)")
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar(node, out)
+        if id(node) in self.active:
+            raise YamlError(line, "this collection holds an alias of itself (a cycle)")
+        if len(self.active) >= MAX_DEPTH:
+            raise YamlError(line, f"aliases nest deeper than {MAX_DEPTH} levels")
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [
+                    self.convert(child, (*path, index)) for index, child in enumerate(node.value)
+                ]
+            if isinstance(node, yaml.MappingNode):
+                return _mapping(node, path, self)
+        finally:
+            self.active.discard(id(node))
+        out.problems.append(YamlError(line, "unsupported YAML node"))
+        return None
+
+
+def _mapping(node: yaml.MappingNode, path: Path_, converter: _Converter) -> dict[Any, Any]:
+    out = converter.out
     result: dict[Any, Any] = {}
     merged: dict[Any, Any] = {}
     for key_node, value_node in node.value:
@@ -106,7 +198,7 @@ def _mapping(node: yaml.MappingNode, path: Path_, out: LocatedData) -> dict[Any,
                 value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
             )
             for source in sources:
-                value = _convert(source, path, out)
+                value = converter.convert(source, path)
                 if isinstance(value, dict):
                     merged = {**value, **merged}
                 else:
@@ -122,7 +214,7 @@ def _mapping(node: yaml.MappingNode, path: Path_, out: LocatedData) -> dict[Any,
             first = out.lines.get((*path, key))
             out.problems.append(YamlError(line, f'duplicate key "{key}" (first on line {first})'))
             continue
-        result[key] = _convert(value_node, (*path, key), out)
+        result[key] = converter.convert(value_node, (*path, key))
         out.lines[(*path, key)] = line
     for key, value in merged.items():
         result.setdefault(key, value)
@@ -139,6 +231,8 @@ def _scalar(node: yaml.ScalarNode, out: LocatedData) -> Any:
     if tag == _TAG + "null":
         return None
     if tag == _TAG + "int":
+        if len(value) > _MAX_INT_DIGITS:
+            raise YamlError(node.start_mark.line + 1, "number has too many digits")
         if value.startswith("0x"):
             return int(value, 16)
         if value.startswith("0o"):

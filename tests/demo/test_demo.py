@@ -8,6 +8,9 @@ its own services and mends them before it ends.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 import signal
 import socket
 import subprocess
@@ -17,10 +20,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from devtools.processes import answers, free_port, http_get, wait_until
+from pitwatch.demo.accesslog import AccessLog
+from pitwatch.demo.apps import APPS, Credentials, Simulation
 from pitwatch.demo.catalog import AGGREGATED, AGGREGATOR, BY_NAME
 from pitwatch.demo.faults import Fault, FaultBoard, parse_fault
+from pitwatch.demo.platform import HttpListener
 from tests.support.demo import TARGETS, DemoProcess, by_target, pitwatch, samples
 from tests.support.services import promtool_check_metrics
 
@@ -337,6 +345,55 @@ def test_stops_cleanly_on_ctrl_c_even_with_hung_requests(tmp_path: Path) -> None
     assert not demo.state_file.exists()
     assert not config.parent.exists(), "the demo's temporary directory is left behind"
     assert not answers(f"{demo.url}/-/ready")
+
+
+async def test_a_client_gone_before_its_request_body_is_no_server_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What made the Ctrl-C test above flaky: stopping the demo stops the exporter first, and
+    a payment probe cut off after its headers, before its body, left the simulated gateway
+    reading a body that never came; aiohttp logged that as an "Error handling request"
+    traceback. The gateway now sees a client that hung up (499), as nginx would."""
+    sim = Simulation(
+        board=FaultBoard(["psp-northpay"]),
+        rng=random.Random(1),
+        credentials=Credentials(),
+        access_log=AccessLog(tmp_path / "access.log"),
+        latency_scale=0.01,
+    )
+    token = sim.psp_tokens.issue()
+    app = APPS["psp_authorise"](sim, BY_NAME["psp-northpay"])
+    handling = asyncio.Event()
+
+    @web.middleware
+    async def entered(request: web.Request, handler: Handler) -> web.StreamResponse:
+        handling.set()  # the request is being handled: the server will notice the hang-up
+        return await handler(request)
+
+    app.middlewares.append(entered)
+    caplog.set_level(logging.DEBUG)
+    server = HttpListener(app)  # the demo's own server set-up (aiohttp's test server differs)
+    await server.open()
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"POST /v1/payments/authorise HTTP/1.1\r\nHost: x\r\n"
+            + f"Authorization: Bearer {token}\r\n".encode()
+            + b'Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{"card"'
+        )
+        await writer.drain()
+        await asyncio.wait_for(handling.wait(), 10)
+        writer.transport.abort()  # as a cancelled probe's connection goes
+        for _ in range(500):
+            if "client closed the request" in caplog.text:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await server.cleanup()
+        sim.access_log.close()
+    assert "psp-northpay: client closed the request /v1/payments/authorise" in caplog.text
+    assert "Error handling request" not in caplog.text
+    assert "Traceback" not in caplog.text
 
 
 def test_port_taken_is_one_clear_line(tmp_path: Path) -> None:

@@ -608,7 +608,9 @@ def test_real_exporter_follows_rotation_copytruncate_and_truncation(tmp_path: Pa
     assert SECRET not in page.decode()
 
 
-def test_real_exporter_restart_neither_rereads_nor_counts_twice(tmp_path: Path) -> None:
+def test_real_exporter_restart_resumes_and_counts_what_was_written_while_down(
+    tmp_path: Path,
+) -> None:
     log = tmp_path / "access.log"
     log.touch()
     config = write_config(
@@ -621,24 +623,27 @@ def test_real_exporter_restart_neither_rereads_nor_counts_twice(tmp_path: Path) 
         """,
     )
 
-    def run_once(workdir: Path, before: int, after: int) -> float:
-        """Start pitwatch, write ``after`` lines once it has looked, return what it counts."""
+    def run_once(workdir: Path, before: int, after: int, waiting: int) -> float:
+        """Start pitwatch, see it count the ``waiting`` lines written while it was down,
+        write ``after`` lines, return what it counts."""
         with Pitwatch(workdir, config) as exporter:
             wait_until(
                 lambda: value(exporter.metrics(), "pitwatch_probe_success") == 1,
                 30,
                 "first probe",
             )
-            assert value(exporter.metrics(), "pitwatch_logs_requests_total") is None
+            assert (value(exporter.metrics(), "pitwatch_logs_requests_total") or 0) == waiting
             append(log, *(access_line(before + n) for n in range(after)))
 
             def counted() -> float:
                 return value(exporter.metrics(), "pitwatch_logs_requests_total") or 0.0
 
-            wait_until(lambda: counted() == after, 30, f"{after} requests counted")
+            wait_until(lambda: counted() == waiting + after, 30, "requests counted")
             return counted()
 
-    assert run_once(tmp_path / "first", 0, 5) == 5
+    assert run_once(tmp_path / "first", 0, 5, 0) == 5
     append(log, *(access_line(n) for n in range(100, 103)))  # while pitwatch is down
-    # Restarted: counters from 0, the 8 lines already there are not read again.
-    assert run_once(tmp_path / "second", 200, 2) == 2
+    # Restarted: counters from 0; the 5 lines counted before are not read again, the 3
+    # written while it was down are (the state directory beside the config keeps the place).
+    assert run_once(tmp_path / "second", 200, 2, 3) == 5
+    assert (tmp_path / ".pitwatch-state" / "log-positions.json").exists()

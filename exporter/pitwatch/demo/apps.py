@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import random
 import secrets
 import time
@@ -27,6 +28,8 @@ from pitwatch.demo.catalog import AGGREGATOR, BY_NAME, Service
 from pitwatch.demo.faults import FaultBoard
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger("pitwatch.demo")
+CLIENT_CLOSED_REQUEST = 499
 
 DECLINED_CARD = "4000000000000002"
 """The sandbox test card every acquirer declines: the decline proves the payment path."""
@@ -118,8 +121,17 @@ def _app(sim: Simulation, service: Service, *routes: tuple[str, str, Handler]) -
 def _fault_middleware(sim: Simulation, service: Service) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        failed = await misbehave(sim, service)
-        return failed if failed is not None else await handler(request)
+        try:
+            failed = await misbehave(sim, service)
+            return failed if failed is not None else await handler(request)
+        except ConnectionResetError:
+            if request.transport is not None:
+                raise
+            # The client hung up before its request body arrived: pitwatch stopping while a
+            # probe posts a payment. Nobody is left to answer and it is no server error, so
+            # not aiohttp's "Error handling request" traceback; 499 as nginx logs it.
+            log.debug("%s: client closed the request %s", service.name, request.path)
+            return web.Response(status=CLIENT_CLOSED_REQUEST)
 
     return middleware
 

@@ -26,7 +26,7 @@ from pitwatch.demo.faults import Fault, FaultBoard
 from pitwatch.demo.platform import HOST, SimulatedPlatform
 from pitwatch.demo.traffic import Players
 from pitwatch.runtime import Exporter
-from pitwatch.server import make_app
+from pitwatch.server import make_app, runner_options
 
 log = logging.getLogger("pitwatch.demo")
 
@@ -117,7 +117,7 @@ class Demo:
         self._state_written = True
 
     async def _serve(self, app: web.Application, host: str | None, port: int, what: str) -> int:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
+        runner = web.AppRunner(app, shutdown_timeout=2, **runner_options())
         await runner.setup()
         self._runners.append(runner)
         site = web.TCPSite(runner, host, port, reuse_address=True)

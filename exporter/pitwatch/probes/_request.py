@@ -9,12 +9,12 @@ from pitwatch.config_types import StrictModel
 from pitwatch.probes._assertions import Assertions
 from pitwatch.probes._auth import Auth
 from pitwatch.probes._client import check_method, check_statuses
-from pitwatch.probes._hidden import TemplateSecret
+from pitwatch.probes._hidden import SecretHeaders, TemplateSecret
 
 
 class RequestSpec(StrictModel):
     method: str = "GET"
-    headers: dict[str, TemplateSecret] = Field(default_factory=dict)
+    headers: SecretHeaders = Field(default_factory=dict)
     """Header values may use ``${ENV_VAR}``; they are treated as secrets."""
     body: TemplateSecret | None = None
     """Request body; may use ``${ENV_VAR}`` (a login form's password) and is kept secret."""

@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from pitwatch.positions import FINGERPRINT_BYTES, Position
+
 MAX_LINE = 32 * 1024
 """Longer lines are dropped: no access log line is that long unless something is wrong."""
 MIN_READ_BYTES = 2 * MAX_LINE
@@ -253,3 +255,67 @@ def _flush(cursor: Cursor, lines: Lines, out: TailRead) -> None:
     if rest:
         out.consumed += len(rest)
         lines(rest)
+
+
+# -- positions across restarts (pitwatch.positions keeps them in the state directory) --------
+def positions_of(state: TailState) -> list[Position]:
+    """Where each open file stands, oldest first, with the fingerprint of what was read."""
+    found = []
+    for cursor in state.cursors():
+        fingerprint = os.pread(cursor.handle.fd, min(FINGERPRINT_BYTES, cursor.offset), 0)
+        found.append(Position(cursor.handle.dev, cursor.handle.ino, cursor.offset, fingerprint))
+    return found
+
+
+def resume(path: str, saved: list[Position]) -> TailState:
+    """The state a previous process left: each saved file found again by its inode (the path
+    itself, or a rotated name in its directory) and still starting with the same bytes
+    resumes at its offset. The file the path names now, if it is none of them, was created
+    while pitwatch was down and is read from its beginning."""
+    if not saved:
+        return TailState()
+    cursors = [cursor for cursor in (_reopen(path, position) for position in saved) if cursor]
+    try:
+        info = os.stat(path)
+    except OSError:
+        info = None
+    current = None
+    if info is not None:
+        for cursor in cursors:
+            if cursor.handle.same_file(info):
+                current = cursor
+        if current is None:
+            try:
+                current = Cursor(Handle(os.open(path, os.O_RDONLY | os.O_CLOEXEC)), 0, 0)
+            except OSError:
+                current = None
+    retired = tuple(cursor for cursor in cursors if cursor is not current)[-MAX_RETIRED:]
+    return TailState(current, retired, started=True)
+
+
+def _reopen(path: str, position: Position) -> Cursor | None:
+    directory = os.path.dirname(path) or "."
+    candidates = [path]
+    try:
+        with os.scandir(directory) as entries:
+            candidates += [entry.path for entry in entries if entry.path != path]
+    except OSError:
+        pass
+    for candidate in candidates:
+        try:
+            info = os.stat(candidate)
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) != (position.dev, position.ino):
+            continue
+        if info.st_size < position.offset:
+            return None  # truncated since: the path's current file is read afresh
+        try:
+            handle = Handle(os.open(candidate, os.O_RDONLY | os.O_CLOEXEC))
+        except OSError:
+            return None
+        if os.pread(handle.fd, len(position.fingerprint), 0) != position.fingerprint:
+            handle.close()  # the inode was reused by another file
+            return None
+        return Cursor(handle, position.offset, position.offset)
+    return None

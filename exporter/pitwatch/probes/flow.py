@@ -51,7 +51,7 @@ from pitwatch.probes._client import (
     check_url,
     open_session,
 )
-from pitwatch.probes._hidden import TemplateSecret
+from pitwatch.probes._hidden import SecretHeaders
 from pitwatch.probes._jsonpath import JsonPath, parse_whole_path
 from pitwatch.probes._kind import ProbeKind
 from pitwatch.probes._located import error_at
@@ -229,7 +229,7 @@ class FlowStep(RequestSpec):
 
 class FlowTarget(TargetBase, ClientOptions):
     probe: Literal["flow"]
-    headers: dict[str, TemplateSecret] = Field(default_factory=dict)
+    headers: SecretHeaders = Field(default_factory=dict)
     """Sent with every step (a step's own header of the same name wins); no placeholders."""
     steps: tuple[FlowStep, ...]
 

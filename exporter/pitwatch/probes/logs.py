@@ -4,9 +4,10 @@ Each probe reads what the log gained since the last one (:mod:`pitwatch.probes._
 rotation by rename, copytruncate, truncation, a per-tick cap) and counts the lines
 (:mod:`pitwatch.probes._accesslog`). The counters live in ``ctx.state``, so they keep
 growing across probes and across reloads that keep the target; they start at zero when
-pitwatch starts, which Prometheus reads as an ordinary counter reset. Reading resumes
-nowhere after a restart: with ``start_at: end`` (the default) what was written while
-pitwatch was down is skipped rather than counted twice.
+pitwatch starts, which Prometheus reads as an ordinary counter reset. With a state
+directory (:mod:`pitwatch.positions`) reading resumes after a restart where the last
+process stopped, rotated files included, so what was written meanwhile is counted; without
+one, ``start_at: end`` (the default) skips it.
 
 The probe succeeds when the file could be read. A missing file is reason ``connect`` (the
 log is this probe's data source: gone is unreachable), permission denied ``auth``, a
@@ -22,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from pitwatch import positions
 from pitwatch.config_types import ByteSize, RegexText, StrictModel, TargetBase, resolve_path
 from pitwatch.exposition import format_bound
 from pitwatch.families import Family, register
@@ -35,7 +37,15 @@ from pitwatch.probes._accesslog import (
     json_parser,
 )
 from pitwatch.probes._kind import ProbeKind
-from pitwatch.probes._tail import MIN_READ_BYTES, StartAt, TailRead, TailState, follow
+from pitwatch.probes._tail import (
+    MIN_READ_BYTES,
+    StartAt,
+    TailRead,
+    TailState,
+    follow,
+    positions_of,
+    resume,
+)
 from pitwatch.probes._threads import run_blocking
 from pitwatch.reasons import file_failure
 from pitwatch.result import LabelPairs, Passed, ProbeContext, Sample
@@ -223,6 +233,9 @@ def _state(store: dict[str, Any], target: LogsTarget) -> _LogState:
         state = None
     if state is None:
         state = _LogState(target.path, key, target.parser(), _router(target))
+        saved = positions.store()
+        if saved is not None:  # where the previous process stopped
+            state.tail = resume(target.path, saved.positions(target.name, target.path))
         store["logs"] = state
     elif state.counting_key != key:
         state.counting_key, state.parser, state.router = key, target.parser(), _router(target)
@@ -254,6 +267,9 @@ def _read(target: LogsTarget, state: _LogState, generation: int, stop_at: float)
         lines=tally.line,
     )
     tally.overlong(read.overlong)
+    saved = positions.store()
+    if saved is not None and read.error is None:
+        saved.save(target.name, target.path, positions_of(read.state))
     return _Outcome(generation, read, tally.counts)
 
 

@@ -56,7 +56,7 @@ COMPONENTS = (
 
 
 def fleet(count: int, scrape: int) -> list[Target]:
-    targets = []
+    targets: list[Target] = []
     total = sum(n for _, n, _ in COMPONENTS)
     for component, share, team in COMPONENTS:
         for index in range(max(1, round(count * share / total))):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -8,7 +9,7 @@ from tests.support.report_history import HISTORY, WITHOUT_RULES, HistoryPromethe
 
 
 @pytest.fixture(scope="session")
-def history_blocks(tmp_path_factory: pytest.TempPathFactory):
+def history_blocks(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # The parent of the base temp dir is shared by every xdist worker of the run.
     return built_blocks(
         tmp_path_factory.getbasetemp().parent / "report-history", "platform", HISTORY
@@ -17,7 +18,7 @@ def history_blocks(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def history(
-    tmp_path_factory: pytest.TempPathFactory, history_blocks
+    tmp_path_factory: pytest.TempPathFactory, history_blocks: Path
 ) -> Iterator[HistoryPrometheus]:
     """A real Prometheus holding the planted platform's six days."""
     with HistoryPrometheus(tmp_path_factory.mktemp("history-prometheus"), history_blocks) as prom:

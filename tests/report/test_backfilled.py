@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
+from typing import Any
 
 import pytest
 
-from tests.support.report_history import REPORT_FROM, REPORT_TO, run_report
+from tests.support.report_history import REPORT_FROM, REPORT_TO, HistoryPrometheus, run_report
 
 PERIOD = 4 * 86400
 GAP_30S = 10
@@ -26,15 +27,16 @@ def per_30s() -> int:
 
 
 @pytest.fixture(scope="module")
-def report(history) -> dict:
+def report(history: HistoryPrometheus) -> dict[str, Any]:
     done = run_report(
         "--prometheus", history.url, "--from", REPORT_FROM, "--to", REPORT_TO, "--format", "json"
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
 
 
-def _target(report: dict, name: str) -> dict:
+def _target(report: dict[str, Any], name: str) -> dict[str, Any]:
     return next(t for t in report["targets"] if t["target"] == name)
 
 
@@ -42,7 +44,9 @@ def _ratio(success: int, probes: int) -> float:
     return round(float(Fraction(success, probes)), 4)
 
 
-def test_probe_counts_leave_out_maintenance_and_survive_the_counter_reset(report: dict) -> None:
+def test_probe_counts_leave_out_maintenance_and_survive_the_counter_reset(
+    report: dict[str, Any],
+) -> None:
     northpay = _target(report, "psp-northpay")
     # Old-style exporter: the 240 probes of the window are subtracted, and so are the 60
     # failures inside it (02:30 to 03:00).
@@ -85,7 +89,9 @@ def test_probe_counts_leave_out_maintenance_and_survive_the_counter_reset(report
     assert _target(report, "kyc-veriff")["failed_probes"] == 19
 
 
-def test_components_pool_their_targets_and_leave_out_canaries_and_logs(report: dict) -> None:
+def test_components_pool_their_targets_and_leave_out_canaries_and_logs(
+    report: dict[str, Any],
+) -> None:
     components = {c["component"]: c for c in report["components"]}
     assert "network" not in components  # only a canary there
     payments = components["payment_gateway"]
@@ -110,7 +116,7 @@ def test_components_pool_their_targets_and_leave_out_canaries_and_logs(report: d
     }
 
 
-def test_incidents_are_merged_identified_and_timed_from_the_probes(report: dict) -> None:
+def test_incidents_are_merged_identified_and_timed_from_the_probes(report: dict[str, Any]) -> None:
     incidents = {i["id"]: i for i in report["incidents"]}
     assert list(incidents) == [
         "20261101-2350-kyc",
@@ -175,7 +181,7 @@ def test_incidents_are_merged_identified_and_timed_from_the_probes(report: dict)
     assert incidents["20261101-2350-kyc"]["detected_at"] == "2026-11-01T23:50:30Z"
 
 
-def test_summary_counts_the_incidents_begun_in_the_period(report: dict) -> None:
+def test_summary_counts_the_incidents_begun_in_the_period(report: dict[str, Any]) -> None:
     summary = report["summary"]
     assert summary["incidents"] == 4
     assert summary["incidents_by_severity"] == {"critical": 2, "high": 2, "medium": 0, "low": 0}
@@ -184,7 +190,9 @@ def test_summary_counts_the_incidents_begun_in_the_period(report: dict) -> None:
     assert summary["mean_time_to_page_seconds"] == (90 + 150 + 60 + 120) // 4
 
 
-def test_maintenance_traffic_host_certificates_backups_and_the_monitor(report: dict) -> None:
+def test_maintenance_traffic_host_certificates_backups_and_the_monitor(
+    report: dict[str, Any],
+) -> None:
     assert report["maintenance"] == [
         {
             "targets": ["psp-cardway", "psp-northpay"],
@@ -237,7 +245,7 @@ def test_maintenance_traffic_host_certificates_backups_and_the_monitor(report: d
     assert alerts[("PitwatchTargetSlow", "medium")]["firing_seconds"] == 2700
 
 
-def test_previous_period_and_what_changed(report: dict) -> None:
+def test_previous_period_and_what_changed(report: dict[str, Any]) -> None:
     previous = report["previous"]
     assert (previous["from"], previous["to"]) == ("2026-10-29T00:00:00Z", "2026-11-02T00:00:00Z")
     assert previous["summary"]["incidents"] == 1  # kyc-veriff's, begun 2026-11-01 23:50

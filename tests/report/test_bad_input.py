@@ -4,8 +4,10 @@ for each mistake (never a traceback), and no password or token in any output."""
 from __future__ import annotations
 
 import argparse
+import os
 import secrets as random_tokens
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +25,7 @@ PASSWORD = "pw-" + random_tokens.token_hex(8)
 TOKEN = "tok-" + random_tokens.token_hex(8)
 
 
-def one_line(done) -> str:
+def one_line(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
@@ -32,7 +34,9 @@ def one_line(done) -> str:
     return lines[0]
 
 
-def service(url: str, *extra: str, env: dict[str, str] | None = None):
+def service(
+    url: str, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return run_report(
         "--prometheus",
         url,
@@ -102,7 +106,7 @@ def test_no_url() -> None:
     )
 
 
-def test_url_from_the_environment(history) -> None:
+def test_url_from_the_environment(history: HistoryPrometheus) -> None:
     done = run_report(
         "--from",
         REPORT_FROM,
@@ -129,12 +133,12 @@ def test_url_from_the_environment(history) -> None:
         (("--from", "2026-11-03T00:00:00"), "give a time zone"),
     ],
 )
-def test_bad_ranges(history, flags, expected) -> None:
+def test_bad_ranges(history: HistoryPrometheus, flags: tuple[str, ...], expected: str) -> None:
     done = run_report("--prometheus", history.url, "--format", "json", *flags)
     assert expected in one_line(done)
 
 
-def test_a_range_without_pitwatch_data(history) -> None:
+def test_a_range_without_pitwatch_data(history: HistoryPrometheus) -> None:
     done = run_report(
         "--prometheus",
         history.url,
@@ -150,7 +154,7 @@ def test_a_range_without_pitwatch_data(history) -> None:
     )
 
 
-def test_a_wrong_job_names_the_jobs_there(history) -> None:
+def test_a_wrong_job_names_the_jobs_there(history: HistoryPrometheus) -> None:
     line = one_line(service(history.url, "--job", "blackbox"))
     assert (
         'job=~"blackbox"' in line
@@ -158,7 +162,7 @@ def test_a_wrong_job_names_the_jobs_there(history) -> None:
     )
 
 
-def test_unknown_and_malformed_incident_ids(history) -> None:
+def test_unknown_and_malformed_incident_ids(history: HistoryPrometheus) -> None:
     line = one_line(
         run_report("incident", "20261104-2001-game_provider", "--prometheus", history.url)
     )
@@ -176,7 +180,7 @@ def test_unknown_and_malformed_incident_ids(history) -> None:
     )
 
 
-def test_a_prometheus_without_the_rule_pack(no_rules) -> None:
+def test_a_prometheus_without_the_rule_pack(no_rules: HistoryPrometheus) -> None:
     done = run_report(
         "--prometheus",
         no_rules.url,
@@ -189,9 +193,52 @@ def test_a_prometheus_without_the_rule_pack(no_rules) -> None:
     assert "has no alert of the pitwatch rule pack" in line and "load rules/*.yml" in line
 
 
+def without_module(directory: Path, module: str) -> dict[str, str]:
+    """The environment of a Python that cannot import ``module``, as if it were not installed:
+    a ``sitecustomize`` in ``directory`` (put first on the path) blocks it."""
+    (directory / "sitecustomize.py").write_text(f"import sys\n\nsys.modules[{module!r}] = None\n")
+    path = [str(directory), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {"PYTHONPATH": os.pathsep.join(path)}
+
+
+@pytest.mark.parametrize(
+    ("module", "refused", "expected"),
+    [
+        (
+            "matplotlib",
+            ("html",),
+            "pitwatch report: --format html draws charts with matplotlib: "
+            "install the report extra: pip install 'pitwatch[report]'",
+        ),
+        (
+            "jinja2",
+            ("markdown", "html"),
+            "pitwatch report: --format {fmt} needs Jinja2, which pitwatch depends on but this "
+            "installation lacks: reinstall pitwatch or pip install Jinja2",
+        ),
+    ],
+)
+def test_a_missing_library_refuses_only_the_formats_that_need_it(
+    history: HistoryPrometheus,
+    tmp_path: Path,
+    module: str,
+    refused: tuple[str, ...],
+    expected: str,
+) -> None:
+    env = without_module(tmp_path, module)
+    period = ("--prometheus", history.url, "--from", REPORT_FROM, "--to", REPORT_TO)
+    for fmt in refused:
+        assert one_line(run_report(*period, "--format", fmt, env=env)) == expected.format(fmt=fmt)
+    still_working = [fmt for fmt in ("markdown", "json") if fmt not in refused]
+    for fmt in still_working:
+        done = run_report(*period, "--format", fmt, env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("# " if fmt == "markdown" else "{")
+
+
 @pytest.fixture(scope="module")
 def secured(
-    tmp_path_factory: pytest.TempPathFactory, history_blocks
+    tmp_path_factory: pytest.TempPathFactory, history_blocks: Path
 ) -> Iterator[tuple[HistoryPrometheus, Path]]:
     """The history behind TLS (a private CA) and basic auth, as Prometheus's web config does it."""
     workdir = tmp_path_factory.mktemp("secured-prometheus")
@@ -224,7 +271,7 @@ def _secured_url(prom: HistoryPrometheus) -> str:
     return f"https://127.0.0.1:{prom.port}"
 
 
-def test_a_secured_prometheus(secured, tmp_path: Path) -> None:
+def test_a_secured_prometheus(secured: tuple[HistoryPrometheus, Path], tmp_path: Path) -> None:
     prom, workdir = secured
     url = _secured_url(prom)
     (tmp_path / "password").write_text(PASSWORD + "\n")

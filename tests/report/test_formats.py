@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -13,7 +15,7 @@ import pytest
 
 from devtools import REPO
 from tests.support.browser import rendered_dom, screenshot
-from tests.support.report_history import REPORT_FROM, REPORT_TO, run_report
+from tests.support.report_history import REPORT_FROM, REPORT_TO, HistoryPrometheus, run_report
 
 SCHEMAS = REPO / "exporter" / "pitwatch" / "report" / "schema"
 ARTIFACTS = REPO / "artifacts"
@@ -50,8 +52,11 @@ INCIDENT_SECTIONS = (
     "Action items",
 )
 
+MakeReport = Callable[..., subprocess.CompletedProcess[str]]
+"""``_service`` or ``_incident``: the report of the planted history in a format."""
 
-def _service(history, fmt: str, *extra: str):
+
+def _service(history: HistoryPrometheus, fmt: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return run_report(
         "--prometheus",
         history.url,
@@ -65,12 +70,14 @@ def _service(history, fmt: str, *extra: str):
     )
 
 
-def _incident(history, fmt: str, *extra: str):
+def _incident(
+    history: HistoryPrometheus, fmt: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
     return run_report("incident", FLEET, "--prometheus", history.url, "--format", fmt, *extra)
 
 
 @pytest.mark.parametrize(("kind", "make"), [("service", _service), ("incident", _incident)])
-def test_json_matches_its_schema(history, kind, make) -> None:
+def test_json_matches_its_schema(history: HistoryPrometheus, kind: str, make: MakeReport) -> None:
     schema = json.loads((SCHEMAS / f"{kind}-report.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     done = make(history, "json")
@@ -87,7 +94,9 @@ def test_json_matches_its_schema(history, kind, make) -> None:
 @pytest.mark.parametrize(
     ("make", "sections"), [(_service, SERVICE_SECTIONS), (_incident, INCIDENT_SECTIONS)]
 )
-def test_markdown_has_its_sections(history, make, sections) -> None:
+def test_markdown_has_its_sections(
+    history: HistoryPrometheus, make: MakeReport, sections: tuple[str, ...]
+) -> None:
     done = make(history, "markdown")
     assert done.returncode == 0, done.stderr
     headings = re.findall(r"^## (.+)$", done.stdout, flags=re.M)
@@ -95,7 +104,7 @@ def test_markdown_has_its_sections(history, make, sections) -> None:
     assert done.stdout.startswith("# ")
 
 
-def test_service_markdown_lists_the_incidents(history) -> None:
+def test_service_markdown_lists_the_incidents(history: HistoryPrometheus) -> None:
     text = _service(history, "markdown").stdout
     assert "| `20261104-2000-game_provider` | critical | resolved |" in text
     assert "| payment_gateway | 2 |" in text
@@ -103,7 +112,7 @@ def test_service_markdown_lists_the_incidents(history) -> None:
 
 @pytest.mark.parametrize(("name", "make"), [("service", _service), ("incident", _incident)])
 def test_html_renders_in_chromium_without_external_assets(
-    history, tmp_path: Path, name, make
+    history: HistoryPrometheus, tmp_path: Path, name: str, make: MakeReport
 ) -> None:
     page = tmp_path / f"{name}.html"
     done = make(history, "html", "--output", str(page))
@@ -118,7 +127,7 @@ def test_html_renders_in_chromium_without_external_assets(
     assert shot.stat().st_size > 50_000
 
 
-def test_pdf_prints_with_chromium(history, tmp_path: Path) -> None:
+def test_pdf_prints_with_chromium(history: HistoryPrometheus, tmp_path: Path) -> None:
     pdf = tmp_path / "incident.pdf"
     done = _incident(history, "pdf", "--output", str(pdf))
     assert done.returncode == 0, done.stderr
@@ -127,7 +136,7 @@ def test_pdf_prints_with_chromium(history, tmp_path: Path) -> None:
     assert len(re.findall(rb"/Type\s*/Page\b", body)) >= 2, "the report runs over several A4 pages"
 
 
-def test_pdf_without_chromium_is_one_clear_line(history, tmp_path: Path) -> None:
+def test_pdf_without_chromium_is_one_clear_line(history: HistoryPrometheus, tmp_path: Path) -> None:
     done = _incident(history, "pdf", "--output", str(tmp_path / "x.pdf"))
     assert done.returncode == 0
     missing = run_report(

@@ -4,17 +4,18 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.support.report_history import run_report
+from tests.support.report_history import HistoryPrometheus, run_report
 
 FLEET = "20261104-2000-game_provider"
 
 
 @pytest.fixture(scope="module")
-def incident(history) -> dict:
+def incident(history: HistoryPrometheus) -> dict[str, Any]:
     done = run_report(
         "incident",
         FLEET,
@@ -26,10 +27,11 @@ def incident(history) -> dict:
         "https://grafana.example.com",
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
 
 
-def test_impact_and_detection(incident: dict) -> None:
+def test_impact_and_detection(incident: dict[str, Any]) -> None:
     assert incident["incident"]["id"] == FLEET
     assert incident["incident"]["severity"] == "critical"
     assert incident["title"].startswith(f"Critical incident {FLEET}")
@@ -57,7 +59,9 @@ def test_impact_and_detection(incident: dict) -> None:
     }
 
 
-def test_timeline_starts_before_the_impact_and_has_a_row_per_change(incident: dict) -> None:
+def test_timeline_starts_before_the_impact_and_has_a_row_per_change(
+    incident: dict[str, Any],
+) -> None:
     rows = [(r["at"][11:19], r["kind"], r["target"], r["text"]) for r in incident["timeline"]]
     assert rows[0][:2] == ("19:50:00", "context")
     assert "gp-a, gp-b answering" in rows[0][3]
@@ -83,7 +87,7 @@ def test_timeline_starts_before_the_impact_and_has_a_row_per_change(incident: di
     assert texts[("20:05:00", "gp-a")] == "gp-a: failures now connect"
 
 
-def test_every_row_links_to_its_moment(incident: dict) -> None:
+def test_every_row_links_to_its_moment(incident: dict[str, Any]) -> None:
     for row in incident["timeline"]:
         graph = urlsplit(row["prometheus_url"])
         params = parse_qs(graph.query)
@@ -107,7 +111,7 @@ def test_every_row_links_to_its_moment(incident: dict) -> None:
     )
 
 
-def test_the_same_history_gives_the_same_ids(history) -> None:
+def test_the_same_history_gives_the_same_ids(history: HistoryPrometheus) -> None:
     ids = []
     for start in ("2026-11-01T00:00:00Z", "2026-11-04T19:00:00Z"):
         done = run_report(

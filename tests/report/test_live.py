@@ -16,12 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
 
-from devtools.alertmanager import Alertmanager
+from devtools.alertmanager import Alertmanager, local_config
 from devtools.processes import wait_until
-from devtools.prometheus import Prometheus
-from tests.support.alerting import RULES_DIR, FakeUpstream, WebhookRecorder, webhook_config
+from devtools.prometheus import Prometheus, prometheus_config
+from tests.support.alerting import RULES_DIR, FakeUpstream, WebhookRecorder
 from tests.support.report_history import run_report
 from tests.support.services import Pitwatch
 
@@ -36,9 +35,9 @@ def test_a_real_incident_reported(tmp_path: Path) -> None:
     with ExitStack() as stack:
         upstream = stack.enter_context(FakeUpstream())
         webhook = stack.enter_context(WebhookRecorder())
-        am_config = tmp_path / "alertmanager.yml"
-        am_config.write_text(yaml.safe_dump(webhook_config(webhook.url)))
-        alertmanager = stack.enter_context(Alertmanager(tmp_path / "alertmanager", am_config))
+        alertmanager = stack.enter_context(
+            Alertmanager(tmp_path / "alertmanager", local_config(webhook.url))
+        )
         config = {
             "global": {"interval": "1s", "timeout": "500ms", "labels": {"platform": "live"}},
             "host": {"enabled": False},
@@ -60,15 +59,17 @@ def test_a_real_incident_reported(tmp_path: Path) -> None:
         prometheus = stack.enter_context(
             Prometheus(
                 tmp_path / "prometheus",
-                scrape_configs=[
-                    {
-                        "job_name": "pitwatch",
-                        "static_configs": [{"targets": [f"127.0.0.1:{pitwatch.port}"]}],
-                    }
-                ],
-                rule_files=sorted(RULES_DIR.glob("*.yml")),
-                alertmanagers=[f"127.0.0.1:{alertmanager.port}"],
-                interval="1s",
+                prometheus_config(
+                    scrape_configs=[
+                        {
+                            "job_name": "pitwatch",
+                            "static_configs": [{"targets": [f"127.0.0.1:{pitwatch.port}"]}],
+                        }
+                    ],
+                    rule_files=sorted(RULES_DIR.glob("*.yml")),
+                    alertmanagers=[f"127.0.0.1:{alertmanager.port}"],
+                    interval="1s",
+                ),
             )
         )
         wait_until(

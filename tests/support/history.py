@@ -173,7 +173,8 @@ class _TargetSim:
             return
         # Split (after, upto] at every event edge; each piece has one state.
         edges = {after, upto}
-        for event in (*self.outages, *self.maintenance):
+        events: list[Outage | Maintenance] = [*self.outages, *self.maintenance]
+        for event in events:
             for edge in (event.start - 1, event.end - 1):
                 if after < edge < upto:
                     edges.add(edge)

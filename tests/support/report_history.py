@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 from devtools.processes import binary
-from devtools.prometheus import Prometheus
+from devtools.prometheus import Prometheus, prometheus_config
 from tests.support.history import (
     INSTANCE,
     JOB,
@@ -224,7 +227,7 @@ class HistoryPrometheus(Prometheus):
     """A Prometheus serving backfilled blocks (no scraping, long retention)."""
 
     def __init__(self, workdir: Path, blocks: Path, *flags: str) -> None:
-        super().__init__(workdir, scrape_configs=[])
+        super().__init__(workdir, prometheus_config(scrape_configs=[]))
         shutil.copytree(blocks, workdir / "data")
         self.flags = flags
 
@@ -291,12 +294,8 @@ def built_blocks(shared: Path, name: str, history: History) -> Path:
     return shared / name
 
 
-def run_report(*args: str, env: dict[str, str] | None = None) -> Any:
+def run_report(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """``pitwatch report`` as a user runs it: a process, its exit code, stdout and stderr."""
-    import os
-    import subprocess
-    import sys
-
     return subprocess.run(
         [sys.executable, "-m", "pitwatch", "report", *args],
         capture_output=True,

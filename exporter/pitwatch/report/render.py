@@ -34,7 +34,11 @@ def check_format(fmt: str, output: Path | None) -> None:
         try:
             import jinja2  # noqa: F401
         except ImportError:
-            raise ReportError(f"--format {fmt} needs Jinja2: {EXTRA_HINT}") from None
+            # A core dependency, not the extra's: only a broken installation lacks it.
+            raise ReportError(
+                f"--format {fmt} needs Jinja2, which pitwatch depends on but this installation "
+                "lacks: reinstall pitwatch or pip install Jinja2"
+            ) from None
     if output is not None and output.parent and not output.parent.is_dir():
         raise ReportError(f"--output {output}: no such directory {output.parent}")
 
